@@ -1,0 +1,605 @@
+//! Offline analysis of a recorded call: decode → resample → features → [`CallReport`].
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::call::{CallAnalyzer, CallConfig, CallEvent, CallOutput, Party, Span};
+use crate::decode::Decoder;
+use crate::error::AudioError;
+use crate::resample::ANALYSIS_RATE;
+
+const FRAME_S: f64 = 0.01;
+
+/// Which channel of a stereo file is the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentChannel {
+    #[default]
+    Left,
+    Right,
+}
+
+/// How the call is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallInput {
+    /// Stereo call, or the agent's mono file.
+    pub call: PathBuf,
+    /// The caller's mono file, when the parties are in two files.
+    pub caller: Option<PathBuf>,
+    pub agent_channel: AgentChannel,
+    /// Analyse what is there when a file is shorter than its header says.
+    pub allow_truncated: bool,
+}
+
+/// A problem with the input that does not stop the analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputWarning {
+    /// Stable code: `identical-channels`, `digital-silence`, `clipping`, `agent-only`.
+    pub code: String,
+    pub party: Option<Party>,
+    pub message: String,
+}
+
+/// One decoded file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileInfo {
+    pub path: String,
+    pub codec: String,
+    pub sample_rate: u32,
+    pub channels: usize,
+    pub duration_s: f64,
+}
+
+/// A time span in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+impl From<Span> for Segment {
+    fn from(s: Span) -> Self {
+        Self {
+            start_s: s.start as f64 * FRAME_S,
+            end_s: s.end as f64 * FRAME_S,
+        }
+    }
+}
+
+impl Segment {
+    pub fn duration_s(&self) -> f64 {
+        self.end_s - self.start_s
+    }
+}
+
+/// An utterance with its syllable count and rate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Utterance {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub syllables: u32,
+    pub chars_per_minute: f64,
+}
+
+/// Two parties speaking at once.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TalkOver {
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Who started speaking second (talked over the other).
+    pub second_speaker: Party,
+}
+
+/// A sudden loudness rise.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Jump {
+    pub time_s: f64,
+    pub level_dbfs: f32,
+    pub baseline_dbfs: f32,
+    pub rise_db: f32,
+}
+
+/// Everything about one party.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartyReport {
+    pub party: Party,
+    pub integrated_lufs: Option<f32>,
+    pub loudness_range_lu: Option<f32>,
+    pub speaking_time_s: f64,
+    /// Share of the two parties' speaking time; 1.0 when only this party is present.
+    pub talk_ratio: f64,
+    /// Syllable nuclei in utterances (≈ Chinese characters).
+    pub syllables: u64,
+    /// Summed utterance time (pauses ≥ 0.3 s excluded), the rate's denominator.
+    pub utterance_time_s: f64,
+    /// Characters per minute over the call: syllables ÷ utterance time.
+    pub chars_per_minute: Option<f64>,
+    pub longest_silence_s: f64,
+    pub noise_floor_dbfs: Option<f32>,
+    pub speech_level_dbfs: Option<f32>,
+    pub snr_db: Option<f32>,
+    pub peak_dbfs: f32,
+    pub clipped_samples: u64,
+    pub speech_segments: Vec<Segment>,
+    pub utterances: Vec<Utterance>,
+    pub silences: Vec<Segment>,
+    pub loudness_jumps: Vec<Jump>,
+}
+
+/// 10 Hz time series of one party.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PartySeries {
+    pub momentary_lufs: Vec<Option<f32>>,
+    pub short_term_lufs: Vec<Option<f32>>,
+    /// Fraction of the 100 ms that was speech.
+    pub speech: Vec<f32>,
+    /// Characters per minute over the last 15 s of utterance time (None below 2 s of speech).
+    pub chars_per_minute: Vec<Option<f32>>,
+}
+
+/// Time series at 10 Hz; entry `i` covers `[i·0.1 s, (i+1)·0.1 s)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Series {
+    pub step_s: f64,
+    pub agent: Option<PartySeries>,
+    pub caller: Option<PartySeries>,
+}
+
+/// Summary of the call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallSummary {
+    pub duration_s: f64,
+    pub parties: usize,
+    pub talk_over_count: usize,
+    pub talk_over_s: f64,
+    pub mutual_silence_count: usize,
+    pub longest_mutual_silence_s: f64,
+}
+
+/// The full report of `callcoach analyze`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallReport {
+    pub format_version: u32,
+    pub files: Vec<FileInfo>,
+    pub layout: String,
+    pub agent_channel: AgentChannel,
+    pub warnings: Vec<InputWarning>,
+    pub summary: CallSummary,
+    pub agent: PartyReport,
+    pub caller: Option<PartyReport>,
+    pub mutual_silences: Vec<Segment>,
+    pub talk_overs: Vec<TalkOver>,
+    pub series: Series,
+}
+
+/// Per-channel checks made on the source samples.
+#[derive(Debug, Clone, Copy, Default)]
+struct SourceStats {
+    peak: f32,
+    clipped: u64,
+    nonzero: u64,
+    samples: u64,
+}
+
+impl SourceStats {
+    fn add(&mut self, x: f32) {
+        let a = x.abs();
+        self.peak = self.peak.max(a);
+        if a >= 0.999 {
+            self.clipped += 1;
+        }
+        if x != 0.0 {
+            self.nonzero += 1;
+        }
+        self.samples += 1;
+    }
+}
+
+/// Collects the report while the call streams through.
+struct Collector {
+    parties: [Option<PartyCollect>; 2],
+    mutual: Vec<Segment>,
+    talk_overs: Vec<TalkOver>,
+}
+
+#[derive(Default)]
+struct PartyCollect {
+    speech: Vec<Segment>,
+    utterances: Vec<Utterance>,
+    silences: Vec<Segment>,
+    jumps: Vec<Jump>,
+    series: PartySeries,
+    bucket_speech: u32,
+    window: std::collections::VecDeque<(u32, u32)>, // per 100 ms: (utterance frames, nuclei)
+    bucket_utt: u32,
+    bucket_nuclei: u32,
+    bucket_momentary: Option<f32>,
+    bucket_short: Option<f32>,
+}
+
+const RATE_WINDOW_BUCKETS: usize = 150; // 15 s of call time
+
+impl PartyCollect {
+    fn frame(&mut self, f: &crate::party::FrameFeatures) {
+        self.bucket_speech += u32::from(f.speech);
+        self.bucket_utt += u32::from(f.utterance);
+        self.bucket_nuclei += u32::from(f.nucleus);
+        if f.momentary_lufs.is_some() {
+            self.bucket_momentary = f.momentary_lufs;
+            self.bucket_short = f.short_term_lufs;
+        }
+        if f.index % 10 == 9 {
+            self.close_bucket(10);
+        }
+    }
+
+    fn close_bucket(&mut self, frames: u32) {
+        self.series.momentary_lufs.push(self.bucket_momentary.take());
+        self.series.short_term_lufs.push(self.bucket_short.take());
+        self.series.speech.push(self.bucket_speech as f32 / frames as f32);
+        if self.window.len() == RATE_WINDOW_BUCKETS {
+            self.window.pop_front();
+        }
+        self.window.push_back((self.bucket_utt, self.bucket_nuclei));
+        let (utt, nuc) = self.window.iter().fold((0u32, 0u32), |a, b| (a.0 + b.0, a.1 + b.1));
+        let rate = (utt >= 200).then(|| nuc as f32 / (utt as f32 * FRAME_S as f32 / 60.0));
+        self.series.chars_per_minute.push(rate);
+        self.bucket_speech = 0;
+        self.bucket_utt = 0;
+        self.bucket_nuclei = 0;
+    }
+}
+
+impl Collector {
+    fn on(&mut self, o: CallOutput) {
+        match o {
+            CallOutput::Frame(p, f) => {
+                if let Some(c) = self.parties[p.index()].as_mut() {
+                    c.frame(&f);
+                }
+            }
+            CallOutput::Event(e) => self.event(e),
+        }
+    }
+
+    fn event(&mut self, e: CallEvent) {
+        match e {
+            CallEvent::Speech(p, s) => self.with(p, |c| c.speech.push(s.into())),
+            CallEvent::Utterance(p, s, n) => self.with(p, |c| {
+                let seg = Segment::from(s);
+                let d = seg.duration_s();
+                c.utterances.push(Utterance {
+                    start_s: seg.start_s,
+                    end_s: seg.end_s,
+                    syllables: n,
+                    chars_per_minute: if d > 0.0 { n as f64 * 60.0 / d } else { 0.0 },
+                })
+            }),
+            CallEvent::Silence(p, s) => self.with(p, |c| c.silences.push(s.into())),
+            CallEvent::MutualSilence(s) => self.mutual.push(s.into()),
+            CallEvent::TalkOver { span, second } => {
+                let s = Segment::from(span);
+                self.talk_overs.push(TalkOver {
+                    start_s: s.start_s,
+                    end_s: s.end_s,
+                    second_speaker: second,
+                })
+            }
+            CallEvent::Jump(p, j) => self.with(p, |c| {
+                c.jumps.push(Jump {
+                    time_s: j.index as f64 * FRAME_S,
+                    level_dbfs: j.level_db,
+                    baseline_dbfs: j.baseline_db,
+                    rise_db: j.level_db - j.baseline_db,
+                })
+            }),
+        }
+    }
+
+    fn with(&mut self, p: Party, f: impl FnOnce(&mut PartyCollect)) {
+        if let Some(c) = self.parties[p.index()].as_mut() {
+            f(c);
+        }
+    }
+}
+
+struct Source {
+    decoder: Decoder,
+    /// Which channel goes to which party: (channel index, party).
+    routes: Vec<(usize, Party)>,
+}
+
+/// Analyses a recorded call. Streams: memory stays bounded whatever the length.
+pub fn analyze_call(input: &CallInput, cfg: &CallConfig) -> Result<CallReport, AudioError> {
+    let first = Decoder::open(&input.call)?;
+    let mut warnings = Vec::new();
+    let (sources, layout) = match (&input.caller, first.channels()) {
+        (Some(caller_path), _) => {
+            let second = Decoder::open(caller_path)?;
+            for d in [&first, &second] {
+                if d.channels() != 1 {
+                    return Err(AudioError::Layout {
+                        path: d.path().to_path_buf(),
+                        detail: format!(
+                            "has {} channels; with --caller both files must be mono (use one stereo file without --caller instead)",
+                            d.channels()
+                        ),
+                    });
+                }
+            }
+            (
+                vec![
+                    Source { decoder: first, routes: vec![(0, Party::Agent)] },
+                    Source { decoder: second, routes: vec![(0, Party::Caller)] },
+                ],
+                "two-mono",
+            )
+        }
+        (None, 1) => {
+            warnings.push(InputWarning {
+                code: "agent-only".into(),
+                party: None,
+                message: "mono recording: analysed as the agent only; caller features and cross-party features (talk-over, dead air) are skipped".into(),
+            });
+            (vec![Source { decoder: first, routes: vec![(0, Party::Agent)] }], "mono")
+        }
+        (None, 2) => {
+            let routes = match input.agent_channel {
+                AgentChannel::Left => vec![(0, Party::Agent), (1, Party::Caller)],
+                AgentChannel::Right => vec![(1, Party::Agent), (0, Party::Caller)],
+            };
+            (vec![Source { decoder: first, routes }], "stereo")
+        }
+        (None, n) => {
+            return Err(AudioError::Layout {
+                path: input.call.clone(),
+                detail: format!("has {n} channels; a call must be mono (agent only), stereo (agent + caller) or two mono files (--caller)"),
+            })
+        }
+    };
+    let rate_of = |p: Party| {
+        sources
+            .iter()
+            .find(|s| s.routes.iter().any(|r| r.1 == p))
+            .map(|s| s.decoder.rate())
+    };
+    let mut analyzer = CallAnalyzer::new(cfg.clone(), rate_of(Party::Agent), rate_of(Party::Caller))?;
+    let mut collector = Collector {
+        parties: [
+            Some(PartyCollect::default()),
+            analyzer.has(Party::Caller).then(PartyCollect::default),
+        ],
+        mutual: Vec::new(),
+        talk_overs: Vec::new(),
+    };
+    let mut stats = [SourceStats::default(); 2];
+    let mut identical = true;
+    let mut scratch: [Vec<f32>; 2] = [Vec::new(), Vec::new()];
+    let mut files = Vec::new();
+    let mut sources = sources;
+    let mut finished = vec![false; sources.len()];
+    // Round-robin over the sources so both parties advance together (bounded pairing rings).
+    while finished.iter().any(|f| !f) {
+        for (si, src) in sources.iter_mut().enumerate() {
+            if finished[si] {
+                continue;
+            }
+            let channels = src.decoder.channels();
+            let Some(block) = src.decoder.next_block()? else {
+                finished[si] = true;
+                continue;
+            };
+            let frames = block.len() / channels;
+            for &(ch, party) in &src.routes {
+                let buf = &mut scratch[party.index()];
+                buf.clear();
+                buf.extend(block.iter().skip(ch).step_by(channels).take(frames));
+                for &x in buf.iter() {
+                    stats[party.index()].add(x);
+                }
+            }
+            if channels == 2 && identical {
+                identical = block.chunks_exact(2).all(|lr| lr[0] == lr[1]);
+            }
+            for &(_, party) in &src.routes {
+                analyzer.push(party, &scratch[party.index()], &mut |o| collector.on(o))?;
+            }
+        }
+    }
+    for src in &sources {
+        let d = &src.decoder;
+        if let Some(declared) = d.declared_frames() {
+            if d.decoded_frames() < declared && !input.allow_truncated {
+                return Err(AudioError::Corrupt {
+                    path: d.path().to_path_buf(),
+                    detail: format!(
+                        "truncated: the header promises {:.2} s but the file holds {:.2} s; pass --allow-truncated to analyse the part that is there",
+                        declared as f64 / d.rate() as f64,
+                        d.decoded_frames() as f64 / d.rate() as f64
+                    ),
+                });
+            }
+        }
+        if d.decoded_frames() == 0 {
+            return Err(AudioError::NoAudio { path: d.path().to_path_buf() });
+        }
+        files.push(FileInfo {
+            path: d.path().display().to_string(),
+            codec: d.codec().to_string(),
+            sample_rate: d.rate(),
+            channels: d.channels(),
+            duration_s: d.decoded_frames() as f64 / d.rate() as f64,
+        });
+    }
+    analyzer.finish(&mut |o| collector.on(o))?;
+
+    if layout == "stereo" && identical {
+        warnings.push(InputWarning {
+            code: "identical-channels".into(),
+            party: None,
+            message: "both channels are identical (mono saved as stereo?): agent and caller cannot be told apart, so talk ratio, talk-over and caller features are meaningless".into(),
+        });
+    }
+    for p in Party::ALL {
+        let st = stats[p.index()];
+        if !analyzer.has(p) {
+            continue;
+        }
+        if st.nonzero == 0 {
+            warnings.push(InputWarning {
+                code: "digital-silence".into(),
+                party: Some(p),
+                message: format!(
+                    "the {} channel is digitally silent (every sample is exactly zero): check the recording's wiring or channel mapping (--agent-channel)",
+                    p.name()
+                ),
+            });
+        }
+        if st.samples > 0 && st.clipped as f64 / st.samples as f64 > 1e-4 {
+            warnings.push(InputWarning {
+                code: "clipping".into(),
+                party: Some(p),
+                message: format!(
+                    "the {} channel clips: {} samples ({:.3} %) at full scale; loudness and jump figures read low",
+                    p.name(),
+                    st.clipped,
+                    100.0 * st.clipped as f64 / st.samples as f64
+                ),
+            });
+        }
+    }
+    Ok(build_report(input, layout, files, warnings, &analyzer, collector, &stats))
+}
+
+fn build_report(
+    input: &CallInput,
+    layout: &str,
+    files: Vec<FileInfo>,
+    warnings: Vec<InputWarning>,
+    analyzer: &CallAnalyzer,
+    mut collector: Collector,
+    stats: &[SourceStats; 2],
+) -> CallReport {
+    let total_frames = analyzer.frames_total();
+    let duration_s = total_frames as f64 * FRAME_S;
+    let speaking: Vec<f64> = Party::ALL
+        .iter()
+        .map(|p| {
+            collector.parties[p.index()]
+                .as_ref()
+                .map(|c| c.speech.iter().map(Segment::duration_s).sum())
+                .unwrap_or(0.0)
+        })
+        .collect();
+    let both: f64 = speaking.iter().sum();
+    let mut party_report = |p: Party| -> Option<(PartyReport, PartySeries)> {
+        let a = analyzer.party(p)?;
+        let mut c = collector.parties[p.index()].take()?;
+        let rest = (total_frames % 10) as u32;
+        if rest != 0 {
+            c.close_bucket(rest);
+        }
+        let (syllables, utt_frames) = a.nuclei_and_utterance_frames();
+        let utterance_time_s = utt_frames as f64 * FRAME_S;
+        let st = stats[p.index()];
+        let report = PartyReport {
+            party: p,
+            integrated_lufs: a.integrated_lufs(),
+            loudness_range_lu: a.loudness_range_lu(),
+            speaking_time_s: speaking[p.index()],
+            talk_ratio: if both > 0.0 { speaking[p.index()] / both } else { 0.0 },
+            syllables,
+            utterance_time_s,
+            chars_per_minute: (utterance_time_s >= 1.0).then(|| syllables as f64 * 60.0 / utterance_time_s),
+            longest_silence_s: c.silences.iter().map(Segment::duration_s).fold(0.0, f64::max),
+            noise_floor_dbfs: a.noise_floor_db(),
+            speech_level_dbfs: a.speech_level_db(),
+            snr_db: a.snr_db(),
+            peak_dbfs: if st.peak > 0.0 { 20.0 * st.peak.log10() } else { -120.0 },
+            clipped_samples: st.clipped,
+            speech_segments: c.speech,
+            utterances: c.utterances,
+            silences: c.silences,
+            loudness_jumps: c.jumps,
+        };
+        Some((report, c.series))
+    };
+    let agent = party_report(Party::Agent);
+    let caller = party_report(Party::Caller);
+    let (agent, agent_series) = agent.unwrap_or_else(|| unreachable_agent());
+    let (caller, caller_series) = match caller {
+        Some((r, s)) => (Some(r), Some(s)),
+        None => (None, None),
+    };
+    let summary = CallSummary {
+        duration_s,
+        parties: 1 + usize::from(caller.is_some()),
+        talk_over_count: collector.talk_overs.len(),
+        talk_over_s: collector.talk_overs.iter().map(|t| t.end_s - t.start_s).sum(),
+        mutual_silence_count: collector.mutual.len(),
+        longest_mutual_silence_s: collector.mutual.iter().map(Segment::duration_s).fold(0.0, f64::max),
+    };
+    CallReport {
+        format_version: 1,
+        files,
+        layout: layout.to_string(),
+        agent_channel: input.agent_channel,
+        warnings,
+        summary,
+        agent,
+        caller,
+        mutual_silences: collector.mutual,
+        talk_overs: collector.talk_overs,
+        series: Series {
+            step_s: 0.1,
+            agent: Some(agent_series),
+            caller: caller_series,
+        },
+    }
+}
+
+/// The agent lane always exists (every layout has an agent); this keeps the types honest.
+fn unreachable_agent() -> (PartyReport, PartySeries) {
+    (
+        PartyReport {
+            party: Party::Agent,
+            integrated_lufs: None,
+            loudness_range_lu: None,
+            speaking_time_s: 0.0,
+            talk_ratio: 0.0,
+            syllables: 0,
+            utterance_time_s: 0.0,
+            chars_per_minute: None,
+            longest_silence_s: 0.0,
+            noise_floor_dbfs: None,
+            speech_level_dbfs: None,
+            snr_db: None,
+            peak_dbfs: -120.0,
+            clipped_samples: 0,
+            speech_segments: Vec::new(),
+            utterances: Vec::new(),
+            silences: Vec::new(),
+            loudness_jumps: Vec::new(),
+        },
+        PartySeries::default(),
+    )
+}
+
+/// Seconds of a frame count (for callers that work in frames).
+pub fn frames_to_seconds(frames: u64) -> f64 {
+    frames as f64 / (ANALYSIS_RATE as f64 / crate::resample::FRAME_LEN as f64)
+}
+
+/// Convenience for a single path.
+pub fn analyze_file(path: &Path) -> Result<CallReport, AudioError> {
+    analyze_call(
+        &CallInput {
+            call: path.to_path_buf(),
+            caller: None,
+            agent_channel: AgentChannel::Left,
+            allow_truncated: false,
+        },
+        &CallConfig::default(),
+    )
+}

@@ -1,0 +1,380 @@
+//! A two-party call: one resampler and one [`PartyAnalyzer`] per party, plus the features that
+//! need both parties (per-party silences, mutual silence / dead air, talk-over).
+//!
+//! [`CallAnalyzer::push`] takes any amount of source-rate samples of one party. Steady-state it
+//! does not allocate (party frames wait for the other party in rings built in `new`).
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::AudioError;
+use crate::party::{FeatureConfig, FrameFeatures, LoudnessJump, PartyAnalyzer, PartyOutput};
+use crate::resample::PartyResampler;
+
+/// Who is speaking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Party {
+    Agent,
+    Caller,
+}
+
+impl Party {
+    pub const ALL: [Party; 2] = [Party::Agent, Party::Caller];
+    pub fn index(self) -> usize {
+        match self {
+            Party::Agent => 0,
+            Party::Caller => 1,
+        }
+    }
+    pub fn other(self) -> Party {
+        match self {
+            Party::Agent => Party::Caller,
+            Party::Caller => Party::Agent,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Party::Agent => "agent",
+            Party::Caller => "caller",
+        }
+    }
+}
+
+/// Thresholds of the cross-party features.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CallConfig {
+    pub features: FeatureConfig,
+    /// Shortest silence (frames) reported per party and as mutual silence.
+    pub min_silence_frames: u64,
+    /// Shortest overlap (frames) reported as talk-over.
+    pub min_talk_over_frames: u64,
+}
+
+impl Default for CallConfig {
+    fn default() -> Self {
+        Self {
+            features: FeatureConfig::default(),
+            min_silence_frames: 100,
+            min_talk_over_frames: 20,
+        }
+    }
+}
+
+/// Time span in frames `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: u64,
+    pub end: u64,
+}
+
+/// Events with a span, emitted when they end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CallEvent {
+    /// A speech segment of one party.
+    Speech(Party, Span),
+    /// An utterance (speech with pauses < 0.3 s bridged) and its syllable nuclei.
+    Utterance(Party, Span, u32),
+    /// A party is silent for at least the minimum silence.
+    Silence(Party, Span),
+    /// Neither party speaks (dead air).
+    MutualSilence(Span),
+    /// Both parties speak; `second` started last (the one who talked over).
+    TalkOver { span: Span, second: Party },
+    /// A sudden loudness rise.
+    Jump(Party, LoudnessJump),
+}
+
+/// Output of the call analyzer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CallOutput {
+    Frame(Party, FrameFeatures),
+    Event(CallEvent),
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct RunState {
+    active: bool,
+    start: u64,
+    nuclei: u32,
+}
+
+struct PartyLane {
+    resampler: PartyResampler,
+    analyzer: PartyAnalyzer,
+    waiting: VecDeque<FrameFeatures>,
+    speech: RunState,
+    utterance: RunState,
+    silence: RunState,
+    done: bool,
+}
+
+/// Streams a whole call (one or two parties) through the feature path.
+pub struct CallAnalyzer {
+    cfg: CallConfig,
+    lanes: [Option<PartyLane>; 2],
+    mutual: RunState,
+    overlap: RunState,
+    overlap_second: Party,
+    /// Frames that a party produced while the other lagged beyond the ring (live only).
+    pub overflow_frames: u64,
+}
+
+const WAIT_CAPACITY: usize = 2048;
+
+impl std::fmt::Debug for CallAnalyzer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallAnalyzer").finish_non_exhaustive()
+    }
+}
+
+impl CallAnalyzer {
+    /// Builds the pipeline for the parties present, given their source sample rates.
+    pub fn new(cfg: CallConfig, agent_rate: Option<u32>, caller_rate: Option<u32>) -> Result<Self, AudioError> {
+        let lane = |rate: Option<u32>| -> Result<Option<PartyLane>, AudioError> {
+            rate.map(|r| {
+                Ok(PartyLane {
+                    resampler: PartyResampler::new(r)?,
+                    analyzer: PartyAnalyzer::new(cfg.features.clone())?,
+                    waiting: VecDeque::with_capacity(WAIT_CAPACITY),
+                    speech: RunState::default(),
+                    utterance: RunState::default(),
+                    silence: RunState::default(),
+                    done: false,
+                })
+            })
+            .transpose()
+        };
+        Ok(Self {
+            lanes: [lane(agent_rate)?, lane(caller_rate)?],
+            mutual: RunState::default(),
+            overlap: RunState::default(),
+            overlap_second: Party::Caller,
+            overflow_frames: 0,
+            cfg,
+        })
+    }
+
+    /// Is this party present?
+    pub fn has(&self, party: Party) -> bool {
+        self.lanes[party.index()].is_some()
+    }
+
+    /// The party's analyzer (loudness, noise floor… so far).
+    pub fn party(&self, party: Party) -> Option<&PartyAnalyzer> {
+        self.lanes[party.index()].as_ref().map(|l| &l.analyzer)
+    }
+
+    /// Pushes source-rate mono samples of one party. Does not allocate in steady state.
+    pub fn push(&mut self, party: Party, samples: &[f32], out: &mut dyn FnMut(CallOutput)) -> Result<(), AudioError> {
+        let Some(lane) = self.lanes[party.index()].as_mut() else {
+            return Ok(());
+        };
+        let PartyLane {
+            resampler,
+            analyzer,
+            waiting,
+            ..
+        } = lane;
+        let mut overflow = 0;
+        resampler.push(samples, &mut |frame| {
+            analyzer.push_frame(frame, &mut |o| route(party, o, waiting, &mut overflow, out));
+        })?;
+        self.overflow_frames += overflow;
+        self.pair(out);
+        Ok(())
+    }
+
+    /// Ends one party's stream (flushes its resampler and look-ahead).
+    pub fn finish_party(&mut self, party: Party, out: &mut dyn FnMut(CallOutput)) -> Result<(), AudioError> {
+        let Some(lane) = self.lanes[party.index()].as_mut() else {
+            return Ok(());
+        };
+        let PartyLane {
+            resampler,
+            analyzer,
+            waiting,
+            done,
+            ..
+        } = lane;
+        let mut overflow = 0;
+        resampler.finish(&mut |frame| {
+            analyzer.push_frame(frame, &mut |o| route(party, o, waiting, &mut overflow, out));
+        })?;
+        analyzer.finish(&mut |o| route(party, o, waiting, &mut overflow, out));
+        *done = true;
+        self.overflow_frames += overflow;
+        self.pair(out);
+        Ok(())
+    }
+
+    /// Ends the call: finishes every party and closes open runs.
+    pub fn finish(&mut self, out: &mut dyn FnMut(CallOutput)) -> Result<(), AudioError> {
+        for p in Party::ALL {
+            if self.lanes[p.index()].as_ref().is_some_and(|l| !l.done) {
+                self.finish_party(p, out)?;
+            }
+        }
+        self.pair(out);
+        // A party that ended early is silent for the rest of the call.
+        let end = self.frames_total();
+        while self.lanes.iter().flatten().any(|l| !l.waiting.is_empty()) {
+            let mut frames = [None, None];
+            for p in Party::ALL {
+                if let Some(l) = self.lanes[p.index()].as_mut() {
+                    frames[p.index()] = Some(l.waiting.pop_front().unwrap_or_default());
+                }
+            }
+            self.step(frames, out);
+        }
+        let min = self.cfg.min_silence_frames;
+        for p in Party::ALL {
+            if let Some(l) = self.lanes[p.index()].as_mut() {
+                close_run(&mut l.speech, end, 1, |s, _| out(CallOutput::Event(CallEvent::Speech(p, s))));
+                close_run(&mut l.utterance, end, 1, |s, n| out(CallOutput::Event(CallEvent::Utterance(p, s, n))));
+                close_run(&mut l.silence, end, min, |s, _| out(CallOutput::Event(CallEvent::Silence(p, s))));
+            }
+        }
+        close_run(&mut self.mutual, end, min, |s, _| out(CallOutput::Event(CallEvent::MutualSilence(s))));
+        let second = self.overlap_second;
+        close_run(&mut self.overlap, end, self.cfg.min_talk_over_frames, |s, _| {
+            out(CallOutput::Event(CallEvent::TalkOver { span: s, second }))
+        });
+        Ok(())
+    }
+
+    /// Frames analysed (the longer party).
+    pub fn frames_total(&self) -> u64 {
+        self.lanes.iter().flatten().map(|l| l.analyzer.frames()).max().unwrap_or(0)
+    }
+
+    fn pair(&mut self, out: &mut dyn FnMut(CallOutput)) {
+        loop {
+            let mut frames = [None, None];
+            for p in Party::ALL {
+                if let Some(l) = self.lanes[p.index()].as_mut() {
+                    match l.waiting.front() {
+                        Some(_) => frames[p.index()] = l.waiting.pop_front(),
+                        None if l.done => frames[p.index()] = None,
+                        None => {
+                            // Put back what we took: the other party is not there yet.
+                            for q in Party::ALL {
+                                if let (Some(f), Some(lq)) = (frames[q.index()].take(), self.lanes[q.index()].as_mut()) {
+                                    lq.waiting.push_front(f);
+                                }
+                            }
+                            return;
+                        }
+                    }
+                }
+            }
+            let any = frames.iter().any(Option::is_some);
+            if !any {
+                return;
+            }
+            // A finished party counts as silent while the other goes on.
+            for p in Party::ALL {
+                if self.lanes[p.index()].is_some() && frames[p.index()].is_none() {
+                    let index = frames[p.other().index()].map(|f| f.index).unwrap_or(0);
+                    frames[p.index()] = Some(FrameFeatures {
+                        index,
+                        ..FrameFeatures::default()
+                    });
+                }
+            }
+            self.step(frames, out);
+        }
+    }
+
+    fn step(&mut self, frames: [Option<FrameFeatures>; 2], out: &mut dyn FnMut(CallOutput)) {
+        let min_silence = self.cfg.min_silence_frames;
+        let mut speaking = [false, false];
+        let mut index = 0;
+        for p in Party::ALL {
+            let (Some(f), Some(lane)) = (frames[p.index()], self.lanes[p.index()].as_mut()) else {
+                continue;
+            };
+            index = f.index;
+            speaking[p.index()] = f.speech;
+            out(CallOutput::Frame(p, f));
+            track(&mut lane.speech, f.speech, f.index, false, 1, |s, _| {
+                out(CallOutput::Event(CallEvent::Speech(p, s)))
+            });
+            track(&mut lane.utterance, f.utterance, f.index, f.nucleus, 1, |s, n| {
+                out(CallOutput::Event(CallEvent::Utterance(p, s, n)))
+            });
+            track(&mut lane.silence, !f.speech, f.index, false, min_silence, |s, _| {
+                out(CallOutput::Event(CallEvent::Silence(p, s)))
+            });
+        }
+        let two = self.lanes.iter().all(Option::is_some);
+        if !two {
+            return;
+        }
+        let both_silent = !speaking[0] && !speaking[1];
+        track(&mut self.mutual, both_silent, index, false, min_silence, |s, _| {
+            out(CallOutput::Event(CallEvent::MutualSilence(s)))
+        });
+        let both = speaking[0] && speaking[1];
+        if both && !self.overlap.active {
+            // The one whose current speech run started later is the one who talked over.
+            let a = self.lanes[0].as_ref().map(|l| l.speech.start).unwrap_or(0);
+            let c = self.lanes[1].as_ref().map(|l| l.speech.start).unwrap_or(0);
+            self.overlap_second = if a > c { Party::Agent } else { Party::Caller };
+        }
+        let second = self.overlap_second;
+        track(&mut self.overlap, both, index, false, self.cfg.min_talk_over_frames, |s, _| {
+            out(CallOutput::Event(CallEvent::TalkOver { span: s, second }))
+        });
+    }
+}
+
+fn route(
+    party: Party,
+    o: PartyOutput,
+    waiting: &mut VecDeque<FrameFeatures>,
+    overflow: &mut u64,
+    out: &mut dyn FnMut(CallOutput),
+) {
+    match o {
+        PartyOutput::Frame(f) => {
+            if waiting.len() == WAIT_CAPACITY {
+                // The other party lags by more than 20 s (a stalled live device): drop the
+                // oldest pairing slot rather than grow, and count it.
+                waiting.pop_front();
+                *overflow += 1;
+            }
+            waiting.push_back(f);
+        }
+        PartyOutput::Jump(j) => out(CallOutput::Event(CallEvent::Jump(party, j))),
+    }
+}
+
+/// Tracks a boolean run; calls `emit` when a run of at least `min` frames ends.
+fn track(run: &mut RunState, on: bool, index: u64, nucleus: bool, min: u64, emit: impl FnOnce(Span, u32)) {
+    if on {
+        if !run.active {
+            *run = RunState {
+                active: true,
+                start: index,
+                nuclei: 0,
+            };
+        }
+        if nucleus {
+            run.nuclei += 1;
+        }
+    } else {
+        close_run(run, index, min, emit);
+    }
+}
+
+fn close_run(run: &mut RunState, end: u64, min: u64, emit: impl FnOnce(Span, u32)) {
+    if run.active {
+        run.active = false;
+        if end - run.start >= min {
+            emit(Span { start: run.start, end }, run.nuclei);
+        }
+    }
+}

@@ -1,0 +1,520 @@
+//! Per-party features, computed incrementally on 10 ms frames at 16 kHz.
+//!
+//! [`PartyAnalyzer::push_frame`] is the hot function: it does not allocate (every buffer is
+//! built in `new`, the loudness meter runs in histogram mode) and does not block. Frame
+//! decisions that need look-ahead (speech segments, utterances, syllable nuclei) come out
+//! [`PartyAnalyzer::delay_frames`] frames (0.46 s) after the frame entered; loudness and
+//! loudness jumps are computed on arrival. Every decision depends on a fixed window of
+//! frames, so any chunking of the same audio gives identical output.
+
+use crate::envelope::{power_db, SyllableEnvelope, FLOOR_DB};
+use crate::error::AudioError;
+use crate::flags::{FlagFilter, FlagOp};
+use crate::resample::{ANALYSIS_RATE, FRAME_LEN};
+
+/// Tunable constants of the feature step. Defaults are the measured, tested values.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct FeatureConfig {
+    /// Earshot score at or above which a frame is voiced.
+    pub vad_threshold: f32,
+    /// Non-speech runs shorter than this many frames inside speech are bridged.
+    pub vad_bridge_frames: usize,
+    /// Speech runs shorter than this many frames are dropped (clicks, breaths).
+    pub vad_min_speech_frames: usize,
+    /// Frames of padding added before and after each speech run (onsets and soft endings).
+    pub vad_pad_frames: usize,
+    /// Pauses shorter than this (frames) do not split an utterance (QA convention: 0.3 s).
+    pub utterance_gap_frames: usize,
+    /// A loudness jump is a rise of at least this many dB above the speaking baseline.
+    pub jump_rise_db: f32,
+    /// Minimum prominence (dB) of an envelope peak to count as a syllable nucleus.
+    pub nucleus_prominence_db: f32,
+    /// Minimum distance (frames) between two syllable nuclei.
+    pub nucleus_min_distance: usize,
+    /// Nuclei must be within this many dB of the loudest recent envelope level.
+    pub nucleus_range_db: f32,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        Self {
+            vad_threshold: 0.5,
+            vad_bridge_frames: 8,
+            vad_min_speech_frames: 5,
+            vad_pad_frames: 3,
+            utterance_gap_frames: 30,
+            jump_rise_db: 6.0,
+            nucleus_prominence_db: 3.0,
+            nucleus_min_distance: 8,
+            nucleus_range_db: 25.0,
+        }
+    }
+}
+
+/// The analysed state of one 10 ms frame of one party, emitted after the look-ahead delay.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct FrameFeatures {
+    /// Frame number from the start of the call (10 ms each, from sample counts).
+    pub index: u64,
+    /// Mean-square level of the frame in dBFS (floored at −120).
+    pub energy_db: f32,
+    /// Voice-activity score 0..1 from the detector.
+    pub vad_score: f32,
+    /// Inside a speech segment (after bridging, minimum length and padding).
+    pub speech: bool,
+    /// Inside an utterance: speech with pauses shorter than 0.3 s bridged.
+    pub utterance: bool,
+    /// A syllable nucleus (≈ one Chinese character) was detected at this frame.
+    pub nucleus: bool,
+    /// Momentary (400 ms) loudness, LUFS; set every 10th frame when not silent.
+    pub momentary_lufs: Option<f32>,
+    /// Short-term (3 s) loudness, LUFS; set every 10th frame when not silent.
+    pub short_term_lufs: Option<f32>,
+}
+
+/// A sudden rise of a party's speaking level against its recent speaking baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoudnessJump {
+    /// Frame at which the rise was confirmed.
+    pub index: u64,
+    /// Speaking level over the last 300 ms of speech, dBFS.
+    pub level_db: f32,
+    /// Median speaking level over the previous 10 s of speech (excluding the last second).
+    pub baseline_db: f32,
+}
+
+/// What the analyzer hands out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PartyOutput {
+    Frame(FrameFeatures),
+    Jump(LoudnessJump),
+}
+
+const RING: usize = 256;
+const NUCLEUS_WINDOW: usize = 25;
+const VAD_FRAME: usize = 256;
+const HIST_BINS: usize = 240; // 0.5 dB bins from −120 to 0 dBFS
+
+#[derive(Debug, Clone, Copy, Default)]
+struct RawFrame {
+    energy_db: f32,
+    score: f32,
+    envelope_db: f32,
+    momentary: Option<f32>,
+    short_term: Option<f32>,
+}
+
+/// Whole-call statistics that stay bounded in memory.
+#[derive(Debug, Clone)]
+struct LevelHistogram {
+    bins: [u32; HIST_BINS],
+    total: u64,
+}
+
+impl LevelHistogram {
+    fn new() -> Self {
+        Self {
+            bins: [0; HIST_BINS],
+            total: 0,
+        }
+    }
+    fn add(&mut self, db: f32) {
+        let i = (((db - FLOOR_DB) * 2.0) as isize).clamp(0, HIST_BINS as isize - 1) as usize;
+        self.bins[i] += 1;
+        self.total += 1;
+    }
+    fn percentile(&self, p: f32) -> Option<f32> {
+        if self.total == 0 {
+            return None;
+        }
+        let target = ((self.total as f32 * p).ceil() as u64).max(1);
+        let mut acc = 0u64;
+        for (i, &c) in self.bins.iter().enumerate() {
+            acc += c as u64;
+            if acc >= target {
+                return Some(FLOOR_DB + (i as f32 + 0.5) * 0.5);
+            }
+        }
+        None
+    }
+}
+
+/// Detects sudden rises of the speaking level (see [`LoudnessJump`]).
+#[derive(Debug, Clone)]
+struct JumpDetector {
+    recent: [f32; 30],
+    recent_len: usize,
+    recent_pos: usize,
+    speech_frames: u64,
+    snapshots: [f32; 110],
+    snap_len: usize,
+    snap_pos: usize,
+    scratch: [f32; 110],
+    in_jump: bool,
+}
+
+impl JumpDetector {
+    fn new() -> Self {
+        Self {
+            recent: [0.0; 30],
+            recent_len: 0,
+            recent_pos: 0,
+            speech_frames: 0,
+            snapshots: [0.0; 110],
+            snap_len: 0,
+            snap_pos: 0,
+            scratch: [0.0; 110],
+            in_jump: false,
+        }
+    }
+
+    /// Feeds one speech frame's mean-square power; returns (level, baseline) on a new jump.
+    fn push_speech(&mut self, power: f32, rise_db: f32) -> Option<(f32, f32)> {
+        self.recent[self.recent_pos] = power;
+        self.recent_pos = (self.recent_pos + 1) % self.recent.len();
+        self.recent_len = (self.recent_len + 1).min(self.recent.len());
+        self.speech_frames += 1;
+        if self.speech_frames % 10 != 0 || self.recent_len < self.recent.len() {
+            return None;
+        }
+        let level = power_db(self.recent.iter().sum::<f32>() / self.recent.len() as f32);
+        let cap = self.snapshots.len();
+        let mut fired = None;
+        // Baseline: snapshots older than 1 s of speech (the newest 10 are excluded).
+        if self.snap_len >= 40 {
+            let older = self.snap_len - 10;
+            for k in 0..older {
+                let idx = (self.snap_pos + cap - self.snap_len + k) % cap;
+                self.scratch[k] = self.snapshots[idx];
+            }
+            let (_, median, _) = self.scratch[..older].select_nth_unstable_by(older / 2, f32::total_cmp);
+            let baseline = *median;
+            let one_second_ago = self.snapshots[(self.snap_pos + cap - 10) % cap];
+            let rise = level - baseline;
+            if self.in_jump {
+                if rise < rise_db * 0.5 {
+                    self.in_jump = false;
+                }
+            } else if rise >= rise_db && one_second_ago - baseline < rise_db * 0.5 {
+                self.in_jump = true;
+                fired = Some((level, baseline));
+            }
+        }
+        self.snapshots[self.snap_pos] = level;
+        self.snap_pos = (self.snap_pos + 1) % cap;
+        self.snap_len = (self.snap_len + 1).min(cap);
+        fired
+    }
+}
+
+/// Incremental feature extractor for one party.
+pub struct PartyAnalyzer {
+    cfg: FeatureConfig,
+    meter: ebur128::EbuR128,
+    vad: Box<earshot::Detector>,
+    vad_buf: [f32; VAD_FRAME],
+    vad_fill: usize,
+    vad_score: f32,
+    envelope: SyllableEnvelope,
+    bridge: FlagFilter,
+    min_speech: FlagFilter,
+    pad: FlagFilter,
+    utterance: FlagFilter,
+    raw: Vec<RawFrame>,
+    speech: Vec<bool>,
+    frames_in: u64,
+    speech_out: u64,
+    committed: u64,
+    envelope_peak: f32,
+    jumps: JumpDetector,
+    noise_hist: LevelHistogram,
+    speech_hist: LevelHistogram,
+    digital_zero_frames: u64,
+    nuclei: u64,
+    speech_frames: u64,
+    utterance_frames: u64,
+}
+
+impl std::fmt::Debug for PartyAnalyzer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartyAnalyzer")
+            .field("frames_in", &self.frames_in)
+            .field("committed", &self.committed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartyAnalyzer {
+    /// Builds the analyzer and all its buffers (allocates).
+    pub fn new(cfg: FeatureConfig) -> Result<Self, AudioError> {
+        let mode = ebur128::Mode::M | ebur128::Mode::S | ebur128::Mode::I | ebur128::Mode::LRA | ebur128::Mode::HISTOGRAM;
+        let meter = ebur128::EbuR128::new(1, ANALYSIS_RATE, mode).map_err(|e| AudioError::Loudness(e.to_string()))?;
+        Ok(Self {
+            meter,
+            vad: earshot::Detector::default_boxed(),
+            vad_buf: [0.0; VAD_FRAME],
+            vad_fill: 0,
+            vad_score: 0.0,
+            envelope: SyllableEnvelope::new(),
+            bridge: FlagFilter::new(FlagOp::Close(cfg.vad_bridge_frames)),
+            min_speech: FlagFilter::new(FlagOp::Open(cfg.vad_min_speech_frames)),
+            pad: FlagFilter::new(FlagOp::Dilate(cfg.vad_pad_frames)),
+            utterance: FlagFilter::new(FlagOp::Close(cfg.utterance_gap_frames)),
+            raw: vec![RawFrame::default(); RING],
+            speech: vec![false; RING],
+            frames_in: 0,
+            speech_out: 0,
+            committed: 0,
+            envelope_peak: FLOOR_DB,
+            jumps: JumpDetector::new(),
+            noise_hist: LevelHistogram::new(),
+            speech_hist: LevelHistogram::new(),
+            digital_zero_frames: 0,
+            nuclei: 0,
+            speech_frames: 0,
+            utterance_frames: 0,
+            cfg,
+        })
+    }
+
+    /// Frames between a frame entering and its [`FrameFeatures`] coming out.
+    pub fn delay_frames(&self) -> usize {
+        self.flag_delay().max(NUCLEUS_WINDOW)
+    }
+
+    fn flag_delay(&self) -> usize {
+        self.bridge.delay() + self.min_speech.delay() + self.pad.delay() + self.utterance.delay()
+    }
+
+    /// Analyses one 10 ms frame. Allocates nothing, blocks never; emits at most one frame
+    /// (delayed by [`Self::delay_frames`]) and at most one jump.
+    pub fn push_frame(&mut self, frame: &[f32; FRAME_LEN], out: &mut dyn FnMut(PartyOutput)) {
+        let t = self.frames_in;
+        let power = frame.iter().map(|x| x * x).sum::<f32>() / FRAME_LEN as f32;
+        if power == 0.0 {
+            self.digital_zero_frames += 1;
+        }
+        let energy_db = power_db(power);
+        // Earshot works on 16 ms frames: feed it as samples arrive, use its latest score.
+        let mut rest: &[f32] = frame;
+        while !rest.is_empty() {
+            let take = (VAD_FRAME - self.vad_fill).min(rest.len());
+            self.vad_buf[self.vad_fill..self.vad_fill + take].copy_from_slice(&rest[..take]);
+            self.vad_fill += take;
+            rest = &rest[take..];
+            if self.vad_fill == VAD_FRAME {
+                self.vad_score = self.vad.predict_f32(&self.vad_buf);
+                self.vad_fill = 0;
+            }
+        }
+        let score = self.vad_score;
+        // Loudness meter: cannot fail for a mono f32 frame of the configured rate.
+        let _ = self.meter.add_frames_f32(frame);
+        let (momentary, short_term) = if (t + 1) % 10 == 0 {
+            (finite(self.meter.loudness_momentary()), finite(self.meter.loudness_shortterm()))
+        } else {
+            (None, None)
+        };
+        let envelope_db = self.envelope.push(frame);
+        self.raw[(t % RING as u64) as usize] = RawFrame {
+            energy_db,
+            score,
+            envelope_db,
+            momentary,
+            short_term,
+        };
+        let voiced = score >= self.cfg.vad_threshold;
+        if voiced {
+            if let Some((level_db, baseline_db)) = self.jumps.push_speech(power, self.cfg.jump_rise_db) {
+                out(PartyOutput::Jump(LoudnessJump {
+                    index: t,
+                    level_db,
+                    baseline_db,
+                }));
+            }
+        } else if score < 0.2 {
+            self.noise_hist.add(energy_db);
+        }
+        self.frames_in += 1;
+        self.advance(voiced, out);
+    }
+
+    /// Ends the stream: flushes the look-ahead so every frame that entered comes out.
+    pub fn finish(&mut self, out: &mut dyn FnMut(PartyOutput)) {
+        let real = self.frames_in;
+        for _ in 0..self.delay_frames() {
+            let t = self.frames_in;
+            self.raw[(t % RING as u64) as usize] = RawFrame {
+                energy_db: FLOOR_DB,
+                score: 0.0,
+                envelope_db: FLOOR_DB,
+                momentary: None,
+                short_term: None,
+            };
+            self.frames_in += 1;
+            self.advance_limited(false, real, out);
+        }
+        self.frames_in = real;
+    }
+
+    fn advance(&mut self, voiced: bool, out: &mut dyn FnMut(PartyOutput)) {
+        self.advance_limited(voiced, u64::MAX, out);
+    }
+
+    fn advance_limited(&mut self, voiced: bool, limit: u64, out: &mut dyn FnMut(PartyOutput)) {
+        let flag = self
+            .bridge
+            .push(voiced)
+            .and_then(|f| self.min_speech.push(f))
+            .and_then(|f| self.pad.push(f));
+        let Some(speech) = flag else { return };
+        let s_idx = self.speech_out;
+        self.speech[(s_idx % RING as u64) as usize] = speech;
+        self.speech_out += 1;
+        let Some(utterance) = self.utterance.push(speech) else { return };
+        // Frame u has its utterance flag; commit it when the nucleus look-ahead is also there.
+        let newest = self.frames_in - 1;
+        let u = s_idx - self.utterance.delay() as u64;
+        debug_assert_eq!(u, self.committed);
+        if newest < u + NUCLEUS_WINDOW as u64 {
+            // Only possible when the flag delay is shorter than the nucleus window.
+            return;
+        }
+        if u >= limit {
+            return;
+        }
+        self.commit(u, utterance, out);
+    }
+
+    fn commit(&mut self, u: u64, utterance: bool, out: &mut dyn FnMut(PartyOutput)) {
+        let raw = self.raw[(u % RING as u64) as usize];
+        let speech = self.speech[(u % RING as u64) as usize];
+        if speech {
+            self.speech_hist.add(raw.energy_db);
+            self.speech_frames += 1;
+        }
+        if utterance {
+            self.utterance_frames += 1;
+            // Slowly decaying peak of the envelope during speech: the reference for nuclei.
+            self.envelope_peak = (self.envelope_peak - 0.005).max(raw.envelope_db);
+        }
+        let nucleus = utterance && self.is_nucleus(u);
+        if nucleus {
+            self.nuclei += 1;
+        }
+        self.committed = u + 1;
+        out(PartyOutput::Frame(FrameFeatures {
+            index: u,
+            energy_db: raw.energy_db,
+            vad_score: raw.score,
+            speech,
+            utterance,
+            nucleus,
+            momentary_lufs: raw.momentary,
+            short_term_lufs: raw.short_term,
+        }));
+    }
+
+    /// Smoothed envelope (3-tap) at frame `i`, from the raw ring.
+    fn env(&self, i: u64) -> f32 {
+        let at = |k: u64| self.raw[(k % RING as u64) as usize].envelope_db;
+        let prev = if i > 0 { at(i - 1) } else { at(i) };
+        0.25 * prev + 0.5 * at(i) + 0.25 * at(i + 1)
+    }
+
+    fn is_nucleus(&self, u: u64) -> bool {
+        let h = self.env(u);
+        if h < self.envelope_peak - self.cfg.nucleus_range_db {
+            return false;
+        }
+        let d = self.cfg.nucleus_min_distance as u64;
+        let w = NUCLEUS_WINDOW as u64 - 1;
+        let lo = u.saturating_sub(w);
+        let hi = u + w;
+        // Local maximum within the minimum distance (ties go to the earlier frame).
+        for k in u.saturating_sub(d)..u {
+            if self.env(k) >= h {
+                return false;
+            }
+        }
+        for k in u + 1..=(u + d).min(hi) {
+            if self.env(k) > h {
+                return false;
+            }
+        }
+        // Prominence: the peak must rise above the deepest dip on both sides, looking only
+        // until a higher point.
+        let mut left_min = h;
+        for k in (lo..u).rev() {
+            let v = self.env(k);
+            if v > h {
+                break;
+            }
+            left_min = left_min.min(v);
+        }
+        let mut right_min = h;
+        for k in u + 1..=hi {
+            let v = self.env(k);
+            if v > h {
+                break;
+            }
+            right_min = right_min.min(v);
+        }
+        h - left_min.max(right_min) >= self.cfg.nucleus_prominence_db
+    }
+
+    /// Integrated loudness (BS.1770 gated) so far, LUFS; `None` when all gated out.
+    pub fn integrated_lufs(&self) -> Option<f32> {
+        finite(self.meter.loudness_global())
+    }
+
+    /// Loudness range (EBU Tech 3342), LU.
+    pub fn loudness_range_lu(&self) -> Option<f32> {
+        self.meter.loudness_range().ok().map(|v| v as f32).filter(|v| v.is_finite())
+    }
+
+    /// Noise floor: median level of clearly non-speech frames (or the 10th percentile of speech
+    /// frames when there is almost no pause), dBFS.
+    pub fn noise_floor_db(&self) -> Option<f32> {
+        if self.noise_hist.total >= 50 {
+            self.noise_hist.percentile(0.5)
+        } else {
+            self.speech_hist.percentile(0.1)
+        }
+    }
+
+    /// Median level of speech frames, dBFS.
+    pub fn speech_level_db(&self) -> Option<f32> {
+        self.speech_hist.percentile(0.5)
+    }
+
+    /// Speech-to-noise estimate, dB.
+    pub fn snr_db(&self) -> Option<f32> {
+        Some(self.speech_level_db()? - self.noise_floor_db()?)
+    }
+
+    /// Frames analysed so far.
+    pub fn frames(&self) -> u64 {
+        self.frames_in
+    }
+
+    /// Frames that were digitally silent (all samples exactly zero).
+    pub fn digital_zero_frames(&self) -> u64 {
+        self.digital_zero_frames
+    }
+
+    /// Syllable nuclei so far and utterance frames they were counted in.
+    pub fn nuclei_and_utterance_frames(&self) -> (u64, u64) {
+        (self.nuclei, self.utterance_frames)
+    }
+
+    /// Speech frames so far.
+    pub fn speech_frames(&self) -> u64 {
+        self.speech_frames
+    }
+}
+
+fn finite(v: Result<f64, ebur128::Error>) -> Option<f32> {
+    v.ok().filter(|x| x.is_finite()).map(|x| x as f32)
+}

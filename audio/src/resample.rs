@@ -1,0 +1,198 @@
+//! Streaming conversion of one party's audio to 16 kHz mono, cut into 10 ms frames.
+//!
+//! Following rubato's real-time advice, the resampler and every buffer are built in
+//! [`PartyResampler::new`]; [`PartyResampler::push`] only copies and calls
+//! `process_into_buffer`, so it never allocates. Input is staged into fixed-size chunks, so the
+//! resampler always sees the same chunks whatever sizes the caller pushes: the output is
+//! bit-identical for any chunking of the same input.
+
+use audioadapter_buffers::direct::InterleavedSlice;
+use rubato::{Fft, FixedSync, Indexing, Resampler};
+
+use crate::error::AudioError;
+
+/// Analysis sample rate of every party.
+pub const ANALYSIS_RATE: u32 = 16_000;
+/// Samples in one 10 ms analysis frame at [`ANALYSIS_RATE`].
+pub const FRAME_LEN: usize = 160;
+/// Lowest and highest input rates accepted.
+pub const MIN_RATE: u32 = 8_000;
+pub const MAX_RATE: u32 = 192_000;
+
+/// Input frames per resampler call. 20 ms at 48 kHz; the FFT resampler's delay is about half an
+/// internal block (a few ms) on top of this staging.
+const CHUNK_IN: usize = 960;
+
+/// Resamples one mono stream to 16 kHz and hands out whole 10 ms frames.
+///
+/// Delay: up to one staging chunk plus the FFT resampler's own delay (both trimmed from the
+/// output, so frame timestamps match the input's sample counts exactly).
+pub struct PartyResampler {
+    engine: Option<Box<Fft<f32>>>,
+    staging: Vec<f32>,
+    staged: usize,
+    out: Vec<f32>,
+    /// Output samples still to drop: the resampler's start-up delay.
+    delay_left: usize,
+    input_total: u64,
+    output_total: u64,
+    /// At the end of the stream: output samples beyond this are padding and are dropped.
+    output_limit: u64,
+    rate_in: u32,
+    frame: [f32; FRAME_LEN],
+    frame_fill: usize,
+}
+
+impl std::fmt::Debug for PartyResampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartyResampler")
+            .field("rate_in", &self.rate_in)
+            .field("input_total", &self.input_total)
+            .field("output_total", &self.output_total)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartyResampler {
+    /// Builds the resampler and all its buffers (allocates; call before the stream starts).
+    pub fn new(rate_in: u32) -> Result<Self, AudioError> {
+        if !(MIN_RATE..=MAX_RATE).contains(&rate_in) {
+            return Err(AudioError::Resampler(format!(
+                "input rate {rate_in} Hz outside {MIN_RATE}..={MAX_RATE} Hz"
+            )));
+        }
+        let (engine, out_len, delay) = if rate_in == ANALYSIS_RATE {
+            (None, 0, 0)
+        } else {
+            let fft = Fft::<f32>::new(
+                rate_in as usize,
+                ANALYSIS_RATE as usize,
+                CHUNK_IN,
+                1,
+                FixedSync::Input,
+            )
+            .map_err(|e| AudioError::Resampler(e.to_string()))?;
+            let out_len = fft.output_frames_max();
+            let delay = fft.output_delay();
+            (Some(Box::new(fft)), out_len, delay)
+        };
+        Ok(Self {
+            engine,
+            staging: vec![0.0; CHUNK_IN],
+            staged: 0,
+            out: vec![0.0; out_len],
+            delay_left: delay,
+            input_total: 0,
+            output_total: 0,
+            output_limit: u64::MAX,
+            rate_in,
+            frame: [0.0; FRAME_LEN],
+            frame_fill: 0,
+        })
+    }
+
+    /// Input sample rate.
+    pub fn rate_in(&self) -> u32 {
+        self.rate_in
+    }
+
+    /// Pushes input samples; calls `on_frame` for every complete 10 ms frame.
+    /// Does not allocate or block.
+    pub fn push(
+        &mut self,
+        input: &[f32],
+        on_frame: &mut dyn FnMut(&[f32; FRAME_LEN]),
+    ) -> Result<(), AudioError> {
+        self.input_total += input.len() as u64;
+        if self.engine.is_none() {
+            Self::frame_out(&mut self.frame, &mut self.frame_fill, input, on_frame);
+            return Ok(());
+        }
+        let mut rest = input;
+        while !rest.is_empty() {
+            let take = (CHUNK_IN - self.staged).min(rest.len());
+            self.staging[self.staged..self.staged + take].copy_from_slice(&rest[..take]);
+            self.staged += take;
+            rest = &rest[take..];
+            if self.staged == CHUNK_IN {
+                self.run_chunk(None, on_frame)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes the remaining input (end of stream). The last partial frame is zero-padded so
+    /// that no audio is lost; returns the number of 16 kHz samples that carried real input.
+    pub fn finish(&mut self, on_frame: &mut dyn FnMut(&[f32; FRAME_LEN])) -> Result<u64, AudioError> {
+        let expected = (self.input_total as u128 * ANALYSIS_RATE as u128).div_ceil(self.rate_in as u128) as u64;
+        if self.engine.is_some() {
+            // Feed the partial chunk, then silence, until all real output has come out.
+            self.output_limit = expected;
+            let partial = self.staged;
+            self.run_chunk(Some(partial), on_frame)?;
+            let mut guard = 0;
+            while self.output_total < expected && guard < 64 {
+                self.run_chunk(Some(0), on_frame)?;
+                guard += 1;
+            }
+        }
+        if self.frame_fill > 0 {
+            self.frame[self.frame_fill..].fill(0.0);
+            on_frame(&self.frame);
+            self.frame_fill = 0;
+        }
+        Ok(expected)
+    }
+
+    fn run_chunk(
+        &mut self,
+        partial: Option<usize>,
+        on_frame: &mut dyn FnMut(&[f32; FRAME_LEN]),
+    ) -> Result<(), AudioError> {
+        let Some(engine) = self.engine.as_mut() else {
+            return Ok(());
+        };
+        if let Some(n) = partial {
+            self.staging[n..].fill(0.0);
+        }
+        let input = InterleavedSlice::new(&self.staging[..], 1, CHUNK_IN)
+            .map_err(|e| AudioError::Resampler(e.to_string()))?;
+        let out_frames = self.out.len();
+        let mut output = InterleavedSlice::new_mut(&mut self.out[..], 1, out_frames)
+            .map_err(|e| AudioError::Resampler(e.to_string()))?;
+        let indexing = Indexing::new();
+        let (_, produced) = engine
+            .process_into_buffer(&input, &mut output, Some(&indexing))
+            .map_err(|e| AudioError::Resampler(e.to_string()))?;
+        self.staged = 0;
+        let mut produced_slice = &self.out[..produced];
+        let drop = self.delay_left.min(produced_slice.len());
+        self.delay_left -= drop;
+        produced_slice = &produced_slice[drop..];
+        let room = self.output_limit.saturating_sub(self.output_total);
+        if (produced_slice.len() as u64) > room {
+            produced_slice = &produced_slice[..room as usize];
+        }
+        self.output_total += produced_slice.len() as u64;
+        Self::frame_out(&mut self.frame, &mut self.frame_fill, produced_slice, on_frame);
+        Ok(())
+    }
+
+    fn frame_out(
+        frame: &mut [f32; FRAME_LEN],
+        fill: &mut usize,
+        mut samples: &[f32],
+        on_frame: &mut dyn FnMut(&[f32; FRAME_LEN]),
+    ) {
+        while !samples.is_empty() {
+            let take = (FRAME_LEN - *fill).min(samples.len());
+            frame[*fill..*fill + take].copy_from_slice(&samples[..take]);
+            *fill += take;
+            samples = &samples[take..];
+            if *fill == FRAME_LEN {
+                on_frame(frame);
+                *fill = 0;
+            }
+        }
+    }
+}

@@ -485,12 +485,7 @@ fn build_report(
     let duration_s = total_frames as f64 * FRAME_S;
     let speaking: Vec<f64> = Party::ALL
         .iter()
-        .map(|p| {
-            collector.parties[p.index()]
-                .as_ref()
-                .map(|c| c.speech.iter().map(Segment::duration_s).sum())
-                .unwrap_or(0.0)
-        })
+        .map(|p| analyzer.party(*p).map(|a| a.voiced_frames() as f64 * FRAME_S).unwrap_or(0.0))
         .collect();
     let both: f64 = speaking.iter().sum();
     let mut party_report = |p: Party| -> Option<(PartyReport, PartySeries)> {

@@ -73,11 +73,11 @@ pub struct Span {
 /// Events with a span, emitted when they end.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CallEvent {
-    /// A speech segment of one party.
+    /// A speech segment of one party (the VAD's padded segments).
     Speech(Party, Span),
     /// An utterance (speech with pauses < 0.3 s bridged) and its syllable nuclei.
     Utterance(Party, Span, u32),
-    /// A party is silent for at least the minimum silence.
+    /// A party is silent (not voiced) for at least the minimum silence.
     Silence(Party, Span),
     /// Neither party speaks (dead air).
     MutualSilence(Span),
@@ -106,6 +106,7 @@ struct PartyLane {
     analyzer: PartyAnalyzer,
     waiting: VecDeque<FrameFeatures>,
     speech: RunState,
+    voiced: RunState,
     utterance: RunState,
     silence: RunState,
     done: bool,
@@ -140,6 +141,7 @@ impl CallAnalyzer {
                     analyzer: PartyAnalyzer::new(cfg.features.clone())?,
                     waiting: VecDeque::with_capacity(WAIT_CAPACITY),
                     speech: RunState::default(),
+                    voiced: RunState::default(),
                     utterance: RunState::default(),
                     silence: RunState::default(),
                     done: false,
@@ -297,15 +299,16 @@ impl CallAnalyzer {
                 continue;
             };
             index = f.index;
-            speaking[p.index()] = f.speech;
+            speaking[p.index()] = f.voiced;
             out(CallOutput::Frame(p, f));
             track(&mut lane.speech, f.speech, f.index, false, 1, |s, _| {
                 out(CallOutput::Event(CallEvent::Speech(p, s)))
             });
+            track(&mut lane.voiced, f.voiced, f.index, false, u64::MAX, |_, _| {});
             track(&mut lane.utterance, f.utterance, f.index, f.nucleus, 1, |s, n| {
                 out(CallOutput::Event(CallEvent::Utterance(p, s, n)))
             });
-            track(&mut lane.silence, !f.speech, f.index, false, min_silence, |s, _| {
+            track(&mut lane.silence, !f.voiced, f.index, false, min_silence, |s, _| {
                 out(CallOutput::Event(CallEvent::Silence(p, s)))
             });
         }
@@ -319,9 +322,9 @@ impl CallAnalyzer {
         });
         let both = speaking[0] && speaking[1];
         if both && !self.overlap.active {
-            // The one whose current speech run started later is the one who talked over.
-            let a = self.lanes[0].as_ref().map(|l| l.speech.start).unwrap_or(0);
-            let c = self.lanes[1].as_ref().map(|l| l.speech.start).unwrap_or(0);
+            // The one whose current voiced run started later is the one who talked over.
+            let a = self.lanes[0].as_ref().map(|l| l.voiced.start).unwrap_or(0);
+            let c = self.lanes[1].as_ref().map(|l| l.voiced.start).unwrap_or(0);
             self.overlap_second = if a > c { Party::Agent } else { Party::Caller };
         }
         let second = self.overlap_second;

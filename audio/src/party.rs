@@ -34,20 +34,24 @@ pub struct FeatureConfig {
     pub nucleus_min_distance: usize,
     /// Nuclei must be within this many dB of the loudest recent envelope level.
     pub nucleus_range_db: f32,
+    /// A nucleus closer to the previous one than this fraction of the recent median spacing
+    /// is a second bump of the same (long, contour-tone) syllable and is not counted.
+    pub nucleus_adaptive_spacing: f32,
 }
 
 impl Default for FeatureConfig {
     fn default() -> Self {
         Self {
             vad_threshold: 0.5,
-            vad_bridge_frames: 8,
+            vad_bridge_frames: 20,
             vad_min_speech_frames: 5,
-            vad_pad_frames: 3,
+            vad_pad_frames: 18,
             utterance_gap_frames: 30,
             jump_rise_db: 6.0,
             nucleus_prominence_db: 3.0,
             nucleus_min_distance: 8,
             nucleus_range_db: 25.0,
+            nucleus_adaptive_spacing: 0.5,
         }
     }
 }
@@ -61,9 +65,13 @@ pub struct FrameFeatures {
     pub energy_db: f32,
     /// Voice-activity score 0..1 from the detector.
     pub vad_score: f32,
-    /// Inside a speech segment (after bridging, minimum length and padding).
+    /// Voiced: speech with tight edges (short gaps bridged, blips removed, no padding).
+    /// Silences, talk-over and speaking time are measured on this.
+    pub voiced: bool,
+    /// The VAD's speech flag: voiced plus hangover and pre-roll padding (the usual VAD
+    /// output, generous at the edges; what a recogniser should be fed).
     pub speech: bool,
-    /// Inside an utterance: speech with pauses shorter than 0.3 s bridged.
+    /// Inside an utterance: voiced with pauses shorter than 0.3 s bridged.
     pub utterance: bool,
     /// A syllable nucleus (≈ one Chinese character) was detected at this frame.
     pub nucleus: bool,
@@ -222,17 +230,26 @@ pub struct PartyAnalyzer {
     pad: FlagFilter,
     utterance: FlagFilter,
     raw: Vec<RawFrame>,
+    voiced: Vec<bool>,
     speech: Vec<bool>,
+    utterances: Vec<bool>,
     frames_in: u64,
+    voiced_out: u64,
     speech_out: u64,
+    utterance_out: u64,
     committed: u64,
     envelope_peak: f32,
+    /// Last nucleus in the current utterance, and the recent spacings between nuclei.
+    last_nucleus: Option<u64>,
+    spacings: [u16; 7],
+    spacing_len: usize,
+    spacing_pos: usize,
     jumps: JumpDetector,
     noise_hist: LevelHistogram,
     speech_hist: LevelHistogram,
     digital_zero_frames: u64,
     nuclei: u64,
-    speech_frames: u64,
+    voiced_frames: u64,
     utterance_frames: u64,
 }
 
@@ -262,17 +279,25 @@ impl PartyAnalyzer {
             pad: FlagFilter::new(FlagOp::Dilate(cfg.vad_pad_frames)),
             utterance: FlagFilter::new(FlagOp::Close(cfg.utterance_gap_frames)),
             raw: vec![RawFrame::default(); RING],
+            voiced: vec![false; RING],
             speech: vec![false; RING],
+            utterances: vec![false; RING],
             frames_in: 0,
+            voiced_out: 0,
             speech_out: 0,
+            utterance_out: 0,
             committed: 0,
             envelope_peak: FLOOR_DB,
+            last_nucleus: None,
+            spacings: [0; 7],
+            spacing_len: 0,
+            spacing_pos: 0,
             jumps: JumpDetector::new(),
             noise_hist: LevelHistogram::new(),
             speech_hist: LevelHistogram::new(),
             digital_zero_frames: 0,
             nuclei: 0,
-            speech_frames: 0,
+            voiced_frames: 0,
             utterance_frames: 0,
             cfg,
         })
@@ -280,11 +305,11 @@ impl PartyAnalyzer {
 
     /// Frames between a frame entering and its [`FrameFeatures`] coming out.
     pub fn delay_frames(&self) -> usize {
-        self.flag_delay().max(NUCLEUS_WINDOW)
+        self.flag_delay().max(NUCLEUS_WINDOW + 1)
     }
 
     fn flag_delay(&self) -> usize {
-        self.bridge.delay() + self.min_speech.delay() + self.pad.delay() + self.utterance.delay()
+        self.bridge.delay() + self.min_speech.delay() + self.pad.delay().max(self.utterance.delay())
     }
 
     /// Analyses one 10 ms frame. Allocates nothing, blocks never; emits at most one frame
@@ -363,57 +388,78 @@ impl PartyAnalyzer {
     }
 
     fn advance_limited(&mut self, voiced: bool, limit: u64, out: &mut dyn FnMut(PartyOutput)) {
-        let flag = self
-            .bridge
-            .push(voiced)
-            .and_then(|f| self.min_speech.push(f))
-            .and_then(|f| self.pad.push(f));
-        let Some(speech) = flag else { return };
-        let s_idx = self.speech_out;
-        self.speech[(s_idx % RING as u64) as usize] = speech;
-        self.speech_out += 1;
-        let Some(utterance) = self.utterance.push(speech) else { return };
-        // Frame u has its utterance flag; commit it when the nucleus look-ahead is also there.
-        let newest = self.frames_in - 1;
-        let u = s_idx - self.utterance.delay() as u64;
-        debug_assert_eq!(u, self.committed);
-        if newest < u + NUCLEUS_WINDOW as u64 {
-            // Only possible when the flag delay is shorter than the nucleus window.
-            return;
+        let flag = self.bridge.push(voiced).and_then(|f| self.min_speech.push(f));
+        let Some(voiced) = flag else { return };
+        self.voiced[(self.voiced_out % RING as u64) as usize] = voiced;
+        self.voiced_out += 1;
+        if let Some(speech) = self.pad.push(voiced) {
+            self.speech[(self.speech_out % RING as u64) as usize] = speech;
+            self.speech_out += 1;
         }
-        if u >= limit {
-            return;
+        if let Some(utterance) = self.utterance.push(voiced) {
+            self.utterances[(self.utterance_out % RING as u64) as usize] = utterance;
+            self.utterance_out += 1;
         }
-        self.commit(u, utterance, out);
+        // Commit every frame whose flags and nucleus look-ahead are all known.
+        let ready = self.speech_out.min(self.utterance_out).min(self.frames_in.saturating_sub(NUCLEUS_WINDOW as u64));
+        while self.committed < ready && self.committed < limit {
+            self.commit(self.committed, out);
+        }
     }
 
-    fn commit(&mut self, u: u64, utterance: bool, out: &mut dyn FnMut(PartyOutput)) {
-        let raw = self.raw[(u % RING as u64) as usize];
-        let speech = self.speech[(u % RING as u64) as usize];
-        if speech {
+    fn commit(&mut self, u: u64, out: &mut dyn FnMut(PartyOutput)) {
+        let slot = (u % RING as u64) as usize;
+        let raw = self.raw[slot];
+        let (voiced, speech, utterance) = (self.voiced[slot], self.speech[slot], self.utterances[slot]);
+        if voiced {
             self.speech_hist.add(raw.energy_db);
-            self.speech_frames += 1;
+            self.voiced_frames += 1;
         }
         if utterance {
             self.utterance_frames += 1;
             // Slowly decaying peak of the envelope during speech: the reference for nuclei.
             self.envelope_peak = (self.envelope_peak - 0.005).max(raw.envelope_db);
         }
-        let nucleus = utterance && self.is_nucleus(u);
+        let nucleus = utterance && self.is_nucleus(u) && self.spaced_enough(u);
         if nucleus {
             self.nuclei += 1;
+            if let Some(prev) = self.last_nucleus {
+                let gap = (u - prev).min(u16::MAX as u64) as u16;
+                self.spacings[self.spacing_pos] = gap;
+                self.spacing_pos = (self.spacing_pos + 1) % self.spacings.len();
+                self.spacing_len = (self.spacing_len + 1).min(self.spacings.len());
+            }
+            self.last_nucleus = Some(u);
+        }
+        if !utterance {
+            self.last_nucleus = None;
         }
         self.committed = u + 1;
         out(PartyOutput::Frame(FrameFeatures {
             index: u,
             energy_db: raw.energy_db,
             vad_score: raw.score,
+            voiced,
             speech,
             utterance,
             nucleus,
             momentary_lufs: raw.momentary,
             short_term_lufs: raw.short_term,
         }));
+    }
+
+    /// Rejects a nucleus that follows the previous one much faster than the speaker's recent
+    /// syllable rhythm (slow speech: a 3rd/4th-tone syllable has two intensity bumps).
+    fn spaced_enough(&self, u: u64) -> bool {
+        let (Some(prev), true) = (self.last_nucleus, self.spacing_len >= 3) else {
+            return true;
+        };
+        let mut sorted = [0u16; 7];
+        sorted[..self.spacing_len].copy_from_slice(&self.spacings[..self.spacing_len]);
+        let s = &mut sorted[..self.spacing_len];
+        s.sort_unstable();
+        let median = s[s.len() / 2] as f32;
+        (u - prev) as f32 >= self.cfg.nucleus_adaptive_spacing * median
     }
 
     /// Smoothed envelope (3-tap) at frame `i`, from the raw ring.
@@ -509,9 +555,9 @@ impl PartyAnalyzer {
         (self.nuclei, self.utterance_frames)
     }
 
-    /// Speech frames so far.
-    pub fn speech_frames(&self) -> u64 {
-        self.speech_frames
+    /// Voiced frames so far.
+    pub fn voiced_frames(&self) -> u64 {
+        self.voiced_frames
     }
 }
 

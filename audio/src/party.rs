@@ -48,8 +48,8 @@ impl Default for FeatureConfig {
             vad_pad_frames: 18,
             utterance_gap_frames: 30,
             jump_rise_db: 6.0,
-            nucleus_prominence_db: 3.0,
-            nucleus_min_distance: 8,
+            nucleus_prominence_db: 4.0,
+            nucleus_min_distance: 5,
             nucleus_range_db: 25.0,
             nucleus_adaptive_spacing: 0.5,
         }
@@ -84,7 +84,8 @@ pub struct FrameFeatures {
 /// A sudden rise of a party's speaking level against its recent speaking baseline.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LoudnessJump {
-    /// Frame at which the rise was confirmed.
+    /// Frame at which the level first stood above the baseline by the threshold (the jump is
+    /// confirmed 300 ms of speech later).
     pub index: u64,
     /// Speaking level over the last 300 ms of speech, dBFS.
     pub level_db: f32,
@@ -160,6 +161,9 @@ struct JumpDetector {
     snap_pos: usize,
     scratch: [f32; 110],
     in_jump: bool,
+    /// Consecutive 100 ms snapshots above the threshold, and the frame of the first one.
+    above: u32,
+    onset: u64,
 }
 
 impl JumpDetector {
@@ -174,11 +178,14 @@ impl JumpDetector {
             snap_pos: 0,
             scratch: [0.0; 110],
             in_jump: false,
+            above: 0,
+            onset: 0,
         }
     }
 
-    /// Feeds one speech frame's mean-square power; returns (level, baseline) on a new jump.
-    fn push_speech(&mut self, power: f32, rise_db: f32) -> Option<(f32, f32)> {
+    /// Feeds one speech frame's mean-square power; returns (onset frame, level, baseline) when a
+    /// rise has held for 300 ms of speech (a shout or a raised voice, not one stressed syllable).
+    fn push_speech(&mut self, frame: u64, power: f32, rise_db: f32) -> Option<(u64, f32, f32)> {
         self.recent[self.recent_pos] = power;
         self.recent_pos = (self.recent_pos + 1) % self.recent.len();
         self.recent_len = (self.recent_len + 1).min(self.recent.len());
@@ -204,9 +211,18 @@ impl JumpDetector {
                 if rise < rise_db * 0.5 {
                     self.in_jump = false;
                 }
-            } else if rise >= rise_db && one_second_ago - baseline < rise_db * 0.5 {
-                self.in_jump = true;
-                fired = Some((level, baseline));
+            } else if rise >= rise_db && (self.above > 0 || one_second_ago - baseline < rise_db * 0.5) {
+                if self.above == 0 {
+                    self.onset = frame;
+                }
+                self.above += 1;
+                if self.above >= 3 {
+                    self.in_jump = true;
+                    self.above = 0;
+                    fired = Some((self.onset, level, baseline));
+                }
+            } else {
+                self.above = 0;
             }
         }
         self.snapshots[self.snap_pos] = level;
@@ -351,9 +367,9 @@ impl PartyAnalyzer {
         };
         let voiced = score >= self.cfg.vad_threshold;
         if voiced {
-            if let Some((level_db, baseline_db)) = self.jumps.push_speech(power, self.cfg.jump_rise_db) {
+            if let Some((onset, level_db, baseline_db)) = self.jumps.push_speech(t, power, self.cfg.jump_rise_db) {
                 out(PartyOutput::Jump(LoudnessJump {
-                    index: t,
+                    index: onset,
                     level_db,
                     baseline_db,
                 }));
@@ -462,11 +478,10 @@ impl PartyAnalyzer {
         (u - prev) as f32 >= self.cfg.nucleus_adaptive_spacing * median
     }
 
-    /// Smoothed envelope (3-tap) at frame `i`, from the raw ring.
+    /// Envelope at frame `i`, from the raw ring. The 25 ms analysis window is all the
+    /// smoothing needed: more smoothing merged fast syllables in tuning.
     fn env(&self, i: u64) -> f32 {
-        let at = |k: u64| self.raw[(k % RING as u64) as usize].envelope_db;
-        let prev = if i > 0 { at(i - 1) } else { at(i) };
-        0.25 * prev + 0.5 * at(i) + 0.25 * at(i + 1)
+        self.raw[(i % RING as u64) as usize].envelope_db
     }
 
     fn is_nucleus(&self, u: u64) -> bool {

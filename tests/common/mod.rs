@@ -1,0 +1,82 @@
+//! Helpers shared by the end-to-end tests: fixtures, external tools (sox, espeak-ng, ffmpeg,
+//! installed by `.ci/run`), and running the `callcoach` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use callcoach_audio::analyze::{analyze_call, AgentChannel, CallInput, CallReport};
+use callcoach_audio::call::CallConfig;
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+pub fn audio(name: &str) -> PathBuf {
+    fixture(&format!("audio/{name}"))
+}
+
+/// Runs an external tool and panics with its stderr if it fails (missing tools are a CI set-up
+/// error: `.ci/run` installs them).
+pub fn tool(program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is needed by this test (apt-get install sox espeak-ng ffmpeg): {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn tool_output(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is needed by this test: {e}"))
+}
+
+pub fn tmpdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+pub fn p(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// Speaks pinyin with espeak-ng's Mandarin voice into a 16 kHz mono WAV.
+pub fn speak(pinyin: &str, rate: u32, out: &Path) {
+    let raw = out.with_extension("raw.wav");
+    tool("espeak-ng", &["-v", "cmn-latn-pinyin", "-s", &rate.to_string(), "-w", p(&raw), pinyin]);
+    tool("sox", &[p(&raw), "-r", "16000", "-b", "16", p(out)]);
+    let _ = std::fs::remove_file(raw);
+}
+
+pub fn analyze(path: &Path) -> CallReport {
+    analyze_with(path, None)
+}
+
+pub fn analyze_with(path: &Path, caller: Option<&Path>) -> CallReport {
+    analyze_call(
+        &CallInput {
+            call: path.to_path_buf(),
+            caller: caller.map(Path::to_path_buf),
+            agent_channel: AgentChannel::Left,
+            allow_truncated: false,
+        },
+        &CallConfig::default(),
+    )
+    .unwrap_or_else(|e| panic!("analyze {}: {e}", path.display()))
+}
+
+pub fn callcoach(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_callcoach"))
+        .args(args)
+        .output()
+        .expect("run callcoach")
+}
+
+/// 40 syllables of call-centre Mandarin in espeak's pinyin.
+pub const PINYIN_40: &str = "ni3 hao3 huan1 ying2 zhi4 dian4 ke4 hu4 fu2 wu4 zhong1 xin1 qing3 wen4 you3 shen2 me5 ke3 yi3 bang1 nin2 de5 wo3 men5 hui4 jin4 kuai4 wei4 nin2 chu3 li3 zhe4 ge4 wen4 ti2 xie4 xie4 nin2 de5 nai4 xin1";
+pub const PINYIN_40_SYLLABLES: u64 = 41;

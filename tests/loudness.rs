@@ -48,6 +48,7 @@ fn real_recordings_match_ffmpeg_ebur128() {
         "funasr-asr_example.wav",
         "funasr-paraformer_example_1.wav",
         "funasr-vad_example_70s.wav",
+        "funasr-vad_30s_48k.wav",
     ] {
         let path = audio(name);
         let ours = analyze(&path).agent.integrated_lufs.expect("loudness");

@@ -44,7 +44,7 @@ impl Default for FeatureConfig {
         Self {
             vad_threshold: 0.5,
             vad_bridge_frames: 20,
-            vad_min_speech_frames: 5,
+            vad_min_speech_frames: 8,
             vad_pad_frames: 18,
             utterance_gap_frames: 30,
             jump_rise_db: 6.0,
@@ -404,7 +404,7 @@ impl PartyAnalyzer {
     }
 
     fn advance_limited(&mut self, voiced: bool, limit: u64, out: &mut dyn FnMut(PartyOutput)) {
-        let flag = self.bridge.push(voiced).and_then(|f| self.min_speech.push(f));
+        let flag = self.min_speech.push(voiced).and_then(|f| self.bridge.push(f));
         let Some(voiced) = flag else { return };
         self.voiced[(self.voiced_out % RING as u64) as usize] = voiced;
         self.voiced_out += 1;

@@ -14,6 +14,8 @@ pub enum FlagOp {
     Open(usize),
     /// Extend every `true` run by `n` frames on both sides.
     Dilate(usize),
+    /// Cut `n` frames off the end of every `true` run (compensates a detector's release lag).
+    TrimEnd(usize),
 }
 
 /// A streaming flag filter with a fixed look-ahead.
@@ -29,7 +31,7 @@ impl FlagFilter {
     /// Allocates the ring (2n + 1 frames).
     pub fn new(op: FlagOp) -> Self {
         let n = match op {
-            FlagOp::Close(n) | FlagOp::Open(n) | FlagOp::Dilate(n) => n,
+            FlagOp::Close(n) | FlagOp::Open(n) | FlagOp::Dilate(n) | FlagOp::TrimEnd(n) => n,
         };
         Self {
             op,
@@ -41,7 +43,7 @@ impl FlagFilter {
     /// Frames of look-ahead (output lags input by this much).
     pub fn delay(&self) -> usize {
         match self.op {
-            FlagOp::Close(n) | FlagOp::Open(n) | FlagOp::Dilate(n) => n,
+            FlagOp::Close(n) | FlagOp::Open(n) | FlagOp::Dilate(n) | FlagOp::TrimEnd(n) => n,
         }
     }
 
@@ -61,6 +63,7 @@ impl FlagFilter {
         let lo = u.saturating_sub(d);
         Some(match self.op {
             FlagOp::Dilate(_) => (lo..=t).any(at),
+            FlagOp::TrimEnd(_) => (u..=t).all(at),
             FlagOp::Close(n) => at(u) || Self::fills(at, u, lo, t, n, true),
             FlagOp::Open(n) => at(u) && !Self::fills(at, u, lo, t, n, false),
         })
@@ -103,6 +106,11 @@ mod tests {
     #[test]
     fn open_removes_short_blips_only() {
         assert_eq!(run(FlagOp::Open(3), &[0, 1, 1, 0, 1, 1, 1, 0]), vec![0, 0, 0, 0, 1, 1, 1, 0]);
+    }
+
+    #[test]
+    fn trim_end_cuts_the_tail_of_runs() {
+        assert_eq!(run(FlagOp::TrimEnd(2), &[0, 1, 1, 1, 1, 0, 0]), vec![0, 1, 1, 0, 0, 0, 0]);
     }
 
     #[test]

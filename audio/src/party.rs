@@ -24,6 +24,9 @@ pub struct FeatureConfig {
     pub vad_min_speech_frames: usize,
     /// Frames of padding added before and after each speech run (onsets and soft endings).
     pub vad_pad_frames: usize,
+    /// Frames cut from the end of every voiced run: the detector's release lag, measured on
+    /// speech with known edges (~110 ms late without it).
+    pub vad_release_trim_frames: usize,
     /// Pauses shorter than this (frames) do not split an utterance (QA convention: 0.3 s).
     pub utterance_gap_frames: usize,
     /// A loudness jump is a rise of at least this many dB above the speaking baseline.
@@ -46,6 +49,7 @@ impl Default for FeatureConfig {
             vad_bridge_frames: 20,
             vad_min_speech_frames: 8,
             vad_pad_frames: 18,
+            vad_release_trim_frames: 10,
             utterance_gap_frames: 30,
             jump_rise_db: 6.0,
             nucleus_prominence_db: 4.0,
@@ -157,13 +161,13 @@ struct JumpDetector {
     recent_pos: usize,
     speech_frames: u64,
     snapshots: [f32; 110],
+    snap_frames: [u64; 110],
     snap_len: usize,
     snap_pos: usize,
     scratch: [f32; 110],
     in_jump: bool,
-    /// Consecutive 100 ms snapshots above the threshold, and the frame of the first one.
+    /// Consecutive 100 ms snapshots above the threshold.
     above: u32,
-    onset: u64,
 }
 
 impl JumpDetector {
@@ -174,13 +178,24 @@ impl JumpDetector {
             recent_pos: 0,
             speech_frames: 0,
             snapshots: [0.0; 110],
+            snap_frames: [0; 110],
             snap_len: 0,
             snap_pos: 0,
             scratch: [0.0; 110],
             in_jump: false,
             above: 0,
-            onset: 0,
         }
+    }
+
+    /// Median of `count` stored snapshots starting `skip` after the oldest. No allocation.
+    fn median_of(&mut self, count: usize, skip: usize) -> f32 {
+        let cap = self.snapshots.len();
+        for k in 0..count {
+            let idx = (self.snap_pos + cap - self.snap_len + skip + k) % cap;
+            self.scratch[k] = self.snapshots[idx];
+        }
+        let (_, median, _) = self.scratch[..count].select_nth_unstable_by(count / 2, f32::total_cmp);
+        *median
     }
 
     /// Feeds one speech frame's mean-square power; returns (onset frame, level, baseline) when a
@@ -193,39 +208,55 @@ impl JumpDetector {
         if self.speech_frames % 10 != 0 || self.recent_len < self.recent.len() {
             return None;
         }
-        let level = power_db(self.recent.iter().sum::<f32>() / self.recent.len() as f32);
+        let snapshot = power_db(self.recent.iter().sum::<f32>() / self.recent.len() as f32);
         let cap = self.snapshots.len();
         let mut fired = None;
         // Baseline: snapshots older than 1 s of speech (the newest 10 are excluded).
         if self.snap_len >= 40 {
             let older = self.snap_len - 10;
-            for k in 0..older {
-                let idx = (self.snap_pos + cap - self.snap_len + k) % cap;
-                self.scratch[k] = self.snapshots[idx];
-            }
-            let (_, median, _) = self.scratch[..older].select_nth_unstable_by(older / 2, f32::total_cmp);
-            let baseline = *median;
-            let one_second_ago = self.snapshots[(self.snap_pos + cap - 10) % cap];
+            let baseline = self.median_of(older, 0);
+            // Current level: median of the last 700 ms of speech, so a stressed syllable or two
+            // is not a jump; compared with the same median one second earlier.
+            let level = {
+                let mut last = [snapshot; 7];
+                for (k, v) in last.iter_mut().take(6).enumerate() {
+                    *v = self.snapshots[(self.snap_pos + cap - 1 - k) % cap];
+                }
+                last.sort_unstable_by(f32::total_cmp);
+                last[3]
+            };
+            let second_ago = self.median_of(7, self.snap_len - 17);
             let rise = level - baseline;
             if self.in_jump {
                 if rise < rise_db * 0.5 {
                     self.in_jump = false;
                 }
-            } else if rise >= rise_db && (self.above > 0 || one_second_ago - baseline < rise_db * 0.5) {
-                if self.above == 0 {
-                    self.onset = frame;
-                }
+            } else if rise >= rise_db && level - second_ago >= rise_db * 0.75 {
+                // Sudden: most of the rise happened within the last second (the standard's
+                // "more than ~6 LU within ~1 s"); a gradual rise never satisfies this.
                 self.above += 1;
                 if self.above >= 3 {
                     self.in_jump = true;
                     self.above = 0;
-                    fired = Some((self.onset, level, baseline));
+                    // Date the jump back to where the level first stood clearly above the
+                    // baseline: the start of the newest run of such snapshots.
+                    let mut onset = frame;
+                    for k in 0..self.snap_len.min(20) {
+                        let idx = (self.snap_pos + cap - 1 - k) % cap;
+                        if self.snapshots[idx] - baseline < rise_db * 0.5 {
+                            break;
+                        }
+                        onset = self.snap_frames[idx];
+                    }
+                    fired = Some((onset, level, baseline));
                 }
             } else {
                 self.above = 0;
             }
         }
+        let level = snapshot;
         self.snapshots[self.snap_pos] = level;
+        self.snap_frames[self.snap_pos] = frame;
         self.snap_pos = (self.snap_pos + 1) % cap;
         self.snap_len = (self.snap_len + 1).min(cap);
         fired
@@ -243,6 +274,7 @@ pub struct PartyAnalyzer {
     envelope: SyllableEnvelope,
     bridge: FlagFilter,
     min_speech: FlagFilter,
+    release: FlagFilter,
     pad: FlagFilter,
     utterance: FlagFilter,
     raw: Vec<RawFrame>,
@@ -292,6 +324,7 @@ impl PartyAnalyzer {
             envelope: SyllableEnvelope::new(),
             bridge: FlagFilter::new(FlagOp::Close(cfg.vad_bridge_frames)),
             min_speech: FlagFilter::new(FlagOp::Open(cfg.vad_min_speech_frames)),
+            release: FlagFilter::new(FlagOp::TrimEnd(cfg.vad_release_trim_frames)),
             pad: FlagFilter::new(FlagOp::Dilate(cfg.vad_pad_frames)),
             utterance: FlagFilter::new(FlagOp::Close(cfg.utterance_gap_frames)),
             raw: vec![RawFrame::default(); RING],
@@ -325,7 +358,7 @@ impl PartyAnalyzer {
     }
 
     fn flag_delay(&self) -> usize {
-        self.bridge.delay() + self.min_speech.delay() + self.pad.delay().max(self.utterance.delay())
+        self.bridge.delay() + self.min_speech.delay() + self.pad.delay().max(self.release.delay() + self.utterance.delay())
     }
 
     /// Analyses one 10 ms frame. Allocates nothing, blocks never; emits at most one frame
@@ -404,17 +437,21 @@ impl PartyAnalyzer {
     }
 
     fn advance_limited(&mut self, voiced: bool, limit: u64, out: &mut dyn FnMut(PartyOutput)) {
-        let flag = self.min_speech.push(voiced).and_then(|f| self.bridge.push(f));
-        let Some(voiced) = flag else { return };
-        self.voiced[(self.voiced_out % RING as u64) as usize] = voiced;
-        self.voiced_out += 1;
-        if let Some(speech) = self.pad.push(voiced) {
+        // Padding is applied to the untrimmed flag; silences use the trimmed (tight) one.
+        let Some(bridged) = self.min_speech.push(voiced).and_then(|f| self.bridge.push(f)) else {
+            return;
+        };
+        if let Some(speech) = self.pad.push(bridged) {
             self.speech[(self.speech_out % RING as u64) as usize] = speech;
             self.speech_out += 1;
         }
-        if let Some(utterance) = self.utterance.push(voiced) {
-            self.utterances[(self.utterance_out % RING as u64) as usize] = utterance;
-            self.utterance_out += 1;
+        if let Some(voiced) = self.release.push(bridged) {
+            self.voiced[(self.voiced_out % RING as u64) as usize] = voiced;
+            self.voiced_out += 1;
+            if let Some(utterance) = self.utterance.push(voiced) {
+                self.utterances[(self.utterance_out % RING as u64) as usize] = utterance;
+                self.utterance_out += 1;
+            }
         }
         // Commit every frame whose flags and nucleus look-ahead are all known.
         let ready = self.speech_out.min(self.utterance_out).min(self.frames_in.saturating_sub(NUCLEUS_WINDOW as u64));

@@ -12,7 +12,11 @@ use callcoach_audio::call::CallConfig;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "callcoach", version, about = "Real-time speech-analysis assistant for call-centre agents")]
+#[command(
+    name = "callcoach",
+    version,
+    about = "Real-time speech-analysis assistant for call-centre agents"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -89,7 +93,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(p) if p.as_os_str() == "-" => println!("{text}"),
                 Some(p) => {
                     print!("{}", summary::render(&report));
-                    std::fs::write(p, text + "\n").with_context(|| format!("{}: cannot write the JSON report", p.display()))?;
+                    std::fs::write(p, text + "\n").with_context(|| {
+                        format!("{}: cannot write the JSON report", p.display())
+                    })?;
                     println!("JSON report: {}", p.display());
                 }
                 None => print!("{}", summary::render(&report)),

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use callcoach_audio::analyze::{CallReport, PartyReport};
 
 fn opt(v: Option<f32>, unit: &str) -> String {
-    v.map(|x| format!("{x:.1} {unit}")).unwrap_or_else(|| "n/a".into())
+    v.map(|x| format!("{x:.1} {unit}"))
+        .unwrap_or_else(|| "n/a".into())
 }
 
 fn party(out: &mut String, r: &PartyReport) {
@@ -22,7 +23,12 @@ fn party(out: &mut String, r: &PartyReport) {
     );
     let rate = r
         .chars_per_minute
-        .map(|c| format!("{c:.0} chars/min ({} syllables in {:.1} s of utterances)", r.syllables, r.utterance_time_s))
+        .map(|c| {
+            format!(
+                "{c:.0} chars/min ({} syllables in {:.1} s of utterances)",
+                r.syllables, r.utterance_time_s
+            )
+        })
         .unwrap_or_else(|| "n/a (too little speech)".into());
     let _ = writeln!(
         out,
@@ -48,9 +54,20 @@ pub fn render(r: &CallReport) -> String {
     let files: Vec<_> = r
         .files
         .iter()
-        .map(|f| format!("{} ({}, {} Hz, {} ch)", f.path, f.codec, f.sample_rate, f.channels))
+        .map(|f| {
+            format!(
+                "{} ({}, {} Hz, {} ch)",
+                f.path, f.codec, f.sample_rate, f.channels
+            )
+        })
         .collect();
-    let _ = writeln!(out, "call: {} — {}, {:.1} s", files.join(" + "), r.layout, r.summary.duration_s);
+    let _ = writeln!(
+        out,
+        "call: {} — {}, {:.1} s",
+        files.join(" + "),
+        r.layout,
+        r.summary.duration_s
+    );
     for w in &r.warnings {
         let _ = writeln!(out, "  WARNING [{}]: {}", w.code, w.message);
     }
@@ -58,7 +75,10 @@ pub fn render(r: &CallReport) -> String {
     match &r.caller {
         Some(c) => party(&mut out, c),
         None => {
-            let _ = writeln!(out, "  caller: not in the recording (caller features skipped)");
+            let _ = writeln!(
+                out,
+                "  caller: not in the recording (caller features skipped)"
+            );
         }
     }
     if r.caller.is_some() {
@@ -70,7 +90,11 @@ pub fn render(r: &CallReport) -> String {
             r.talk_overs
                 .iter()
                 .take(5)
-                .map(|t| format!(" [{:.1}–{:.1} s by {:?}]", t.start_s, t.end_s, t.second_speaker).to_lowercase())
+                .map(|t| format!(
+                    " [{:.1}–{:.1} s by {:?}]",
+                    t.start_s, t.end_s, t.second_speaker
+                )
+                .to_lowercase())
                 .collect::<String>()
         );
         let _ = writeln!(

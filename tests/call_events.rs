@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail loudly
 //! Silences, loudness jumps and talk-over on two-channel calls synthesized from espeak-ng
 //! Mandarin placed on a timeline with known truth.
 mod common;
@@ -12,9 +13,27 @@ fn utterance(dir: &Path, name: &str, pinyin: &str, speed: u32) -> Vec<f32> {
     let raw = dir.join(format!("{name}.wav"));
     speak(pinyin, speed, &raw);
     let trimmed = dir.join(format!("{name}-trim.wav"));
-    tool("sox", &[p(&raw), p(&trimmed), "silence", "1", "0.01", "0.1%", "reverse", "silence", "1", "0.01", "0.1%", "reverse"]);
+    tool(
+        "sox",
+        &[
+            p(&raw),
+            p(&trimmed),
+            "silence",
+            "1",
+            "0.01",
+            "0.1%",
+            "reverse",
+            "silence",
+            "1",
+            "0.01",
+            "0.1%",
+            "reverse",
+        ],
+    );
     let mut r = hound::WavReader::open(&trimmed).expect("wav");
-    r.samples::<i16>().map(|s| s.expect("sample") as f32 / 32768.0 * 0.5).collect()
+    r.samples::<i16>()
+        .map(|s| s.expect("sample") as f32 / 32768.0 * 0.5)
+        .collect()
 }
 
 fn place(track: &mut Vec<f32>, at_s: f64, samples: &[f32], gain: f32) {
@@ -29,12 +48,18 @@ fn place(track: &mut Vec<f32>, at_s: f64, samples: &[f32], gain: f32) {
 
 fn write_stereo(path: &Path, agent: &[f32], caller: &[f32], tail_s: f64) {
     let len = agent.len().max(caller.len()) + (tail_s * 16000.0) as usize;
-    let spec = hound::WavSpec { channels: 2, sample_rate: 16000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 16000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut w = hound::WavWriter::create(path, spec).expect("wav");
     for i in 0..len {
         for t in [agent, caller] {
             let x = t.get(i).copied().unwrap_or(0.0);
-            w.write_sample((x.clamp(-1.0, 1.0) * 32767.0) as i16).expect("sample");
+            w.write_sample((x.clamp(-1.0, 1.0) * 32767.0) as i16)
+                .expect("sample");
         }
     }
     w.finalize().expect("finalize");
@@ -53,7 +78,11 @@ fn inserted_silences_of_2_5_and_12_s_are_found_within_100_ms() {
     let mut t = 1.0;
     let mut expected = Vec::new();
     for (i, gap) in [2.0, 5.0, 12.0].into_iter().enumerate() {
-        let (track, speech) = if i % 2 == 0 { (&mut agent, &a) } else { (&mut caller, &b) };
+        let (track, speech) = if i % 2 == 0 {
+            (&mut agent, &a)
+        } else {
+            (&mut caller, &b)
+        };
         place(track, t, speech, 1.0);
         t += secs(speech);
         expected.push((t, t + gap));
@@ -64,7 +93,10 @@ fn inserted_silences_of_2_5_and_12_s_are_found_within_100_ms() {
     write_stereo(&path, &agent, &caller, 1.0);
     let r = analyze(&path);
     for &(start, end) in &expected {
-        let found = r.mutual_silences.iter().find(|s| (s.start_s - start).abs() < 0.5);
+        let found = r
+            .mutual_silences
+            .iter()
+            .find(|s| (s.start_s - start).abs() < 0.5);
         eprintln!("{found:?} vs {start:.3}-{end:.3}");
     }
     for (start, end) in expected {
@@ -72,10 +104,26 @@ fn inserted_silences_of_2_5_and_12_s_are_found_within_100_ms() {
             .mutual_silences
             .iter()
             .find(|s| (s.start_s - start).abs() < 0.5)
-            .unwrap_or_else(|| panic!("no mutual silence near {start:.2} s: {:?}", r.mutual_silences));
-        eprintln!("silence {:.3}-{:.3} vs {start:.3}-{end:.3}", found.start_s, found.end_s);
-        assert!((found.start_s - start).abs() <= 0.1, "silence start {} vs {start}", found.start_s);
-        assert!((found.end_s - end).abs() <= 0.1, "silence end {} vs {end}", found.end_s);
+            .unwrap_or_else(|| {
+                panic!(
+                    "no mutual silence near {start:.2} s: {:?}",
+                    r.mutual_silences
+                )
+            });
+        eprintln!(
+            "silence {:.3}-{:.3} vs {start:.3}-{end:.3}",
+            found.start_s, found.end_s
+        );
+        assert!(
+            (found.start_s - start).abs() <= 0.1,
+            "silence start {} vs {start}",
+            found.start_s
+        );
+        assert!(
+            (found.end_s - end).abs() <= 0.1,
+            "silence end {} vs {end}",
+            found.end_s
+        );
     }
     // The mid-call silences are the longest ones; no silence is invented inside the speech.
     assert!(r.mutual_silences.iter().all(|s| s.duration_s() >= 1.0));
@@ -101,14 +149,23 @@ fn agent_with_gain(dir: &Path, gain_db: impl Fn(f64) -> f64) -> (std::path::Path
 fn a_10_db_step_gives_one_jump_within_500_ms() {
     let dir = tmpdir();
     let step_at = 14.0;
-    let (path, agent) = agent_with_gain(dir.path(), |t| if t >= step_at - 0.5 { 10.0 } else { 0.0 });
+    let (path, agent) =
+        agent_with_gain(dir.path(), |t| if t >= step_at - 0.5 { 10.0 } else { 0.0 });
     // First voiced sample at or after the step (the step may fall between syllables).
-    let first = (step_at * 16000.0) as usize + agent[(step_at * 16000.0) as usize..].iter().position(|x| x.abs() > 0.01).expect("speech after step");
+    let first = (step_at * 16000.0) as usize
+        + agent[(step_at * 16000.0) as usize..]
+            .iter()
+            .position(|x| x.abs() > 0.01)
+            .expect("speech after step");
     let resume = first as f64 / 16000.0;
     let r = analyze(&path);
     let jumps = &r.agent.loudness_jumps;
     assert_eq!(jumps.len(), 1, "exactly one jump: {jumps:?}");
-    assert!((jumps[0].time_s - resume).abs() <= 0.5, "jump at {} s, step heard at {resume} s", jumps[0].time_s);
+    assert!(
+        (jumps[0].time_s - resume).abs() <= 0.5,
+        "jump at {} s, step heard at {resume} s",
+        jumps[0].time_s
+    );
     assert!(jumps[0].rise_db >= 6.0);
 }
 
@@ -117,7 +174,11 @@ fn a_10_db_ramp_over_20_s_gives_no_jump() {
     let dir = tmpdir();
     let (path, _) = agent_with_gain(dir.path(), |t| ((t - 2.0) / 20.0).clamp(0.0, 1.0) * 10.0);
     let r = analyze(&path);
-    assert!(r.agent.loudness_jumps.is_empty(), "a gradual rise is not a jump: {:?}", r.agent.loudness_jumps);
+    assert!(
+        r.agent.loudness_jumps.is_empty(),
+        "a gradual rise is not a jump: {:?}",
+        r.agent.loudness_jumps
+    );
     // The ramp is there: the level rose by about 10 dB.
     let s = r.series.agent.expect("series");
     let st: Vec<f32> = s.short_term_lufs.iter().flatten().copied().collect();
@@ -139,8 +200,16 @@ fn a_known_1_5_s_overlap_is_found_within_150_ms() {
     let r = analyze(&path);
     assert_eq!(r.talk_overs.len(), 1, "{:?}", r.talk_overs);
     let o = r.talk_overs[0];
-    assert!((o.start_s - caller_start).abs() <= 0.15, "overlap starts {} vs {caller_start}", o.start_s);
-    assert!((o.end_s - agent_end).abs() <= 0.15, "overlap ends {} vs {agent_end}", o.end_s);
+    assert!(
+        (o.start_s - caller_start).abs() <= 0.15,
+        "overlap starts {} vs {caller_start}",
+        o.start_s
+    );
+    assert!(
+        (o.end_s - agent_end).abs() <= 0.15,
+        "overlap ends {} vs {agent_end}",
+        o.end_s
+    );
     assert_eq!(o.second_speaker, callcoach_audio::call::Party::Caller);
     let c = r.caller.expect("caller");
     assert!(c.talk_ratio > 0.3 && c.talk_ratio < 0.7);

@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail loudly
 //! The feature path gives identical output for any chunking of the same audio, and does not
 #![allow(unsafe_code)] // the counting global allocator below; nothing else is unsafe
 //! allocate in steady state (counted with a global allocator).
@@ -82,13 +83,29 @@ fn any_chunking_gives_identical_features_and_events() {
     for path in [demo, tel, hi] {
         let (rate, ch) = channels(&path);
         let reference = run(rate, &ch[0], &ch[1], 4096);
-        assert!(reference.frames.len() > 7000, "{} frames", reference.frames.len());
-        assert!(reference.events.iter().any(|e| e.contains("TalkOver")), "the demo call has a talk-over");
+        assert!(
+            reference.frames.len() > 7000,
+            "{} frames",
+            reference.frames.len()
+        );
+        assert!(
+            reference.events.iter().any(|e| e.contains("TalkOver")),
+            "the demo call has a talk-over"
+        );
         assert!(reference.frames.iter().any(|(_, f)| f.nucleus));
         for chunk in [1, 160, 1024] {
             let other = run(rate, &ch[0], &ch[1], chunk);
-            assert_eq!(other.frames.len(), reference.frames.len(), "{} chunk {chunk}", path.display());
-            assert!(other == reference, "{} at {rate} Hz: chunk {chunk} differs from chunk 4096", path.display());
+            assert_eq!(
+                other.frames.len(),
+                reference.frames.len(),
+                "{} chunk {chunk}",
+                path.display()
+            );
+            assert!(
+                other == reference,
+                "{} at {rate} Hz: chunk {chunk} differs from chunk 4096",
+                path.display()
+            );
         }
     }
 }
@@ -96,13 +113,16 @@ fn any_chunking_gives_identical_features_and_events() {
 #[test]
 fn steady_state_feature_step_does_not_allocate() {
     for rate in [8000u32, 16000, 44100, 48000] {
-        let mut a = CallAnalyzer::new(CallConfig::default(), Some(rate), Some(rate)).expect("analyzer");
+        let mut a =
+            CallAnalyzer::new(CallConfig::default(), Some(rate), Some(rate)).expect("analyzer");
         // Speech-like test signal: a 200 Hz buzz gated at 4 Hz, plus a tone, different per party.
         let signal: Vec<f32> = (0..rate as usize * 30)
             .map(|i| {
                 let t = i as f32 / rate as f32;
                 let gate = if (t * 4.0).fract() < 0.6 { 1.0 } else { 0.05 };
-                gate * 0.2 * ((2.0 * std::f32::consts::PI * 200.0 * t).sin().signum() * 0.5 + (2.0 * std::f32::consts::PI * 900.0 * t).sin())
+                gate * 0.2
+                    * ((2.0 * std::f32::consts::PI * 200.0 * t).sin().signum() * 0.5
+                        + (2.0 * std::f32::consts::PI * 900.0 * t).sin())
             })
             .collect();
         let mut frames = 0u64;
@@ -124,7 +144,13 @@ fn steady_state_feature_step_does_not_allocate() {
         }
         COUNTING.with(|c| c.set(false));
         let allocations = COUNT.with(Cell::get);
-        assert!(frames > 2 * 2500, "the steady state was exercised ({frames} frames)");
-        assert_eq!(allocations, 0, "{rate} Hz: {allocations} allocations in 27 s of steady-state audio");
+        assert!(
+            frames > 2 * 2500,
+            "the steady state was exercised ({frames} frames)"
+        );
+        assert_eq!(
+            allocations, 0,
+            "{rate} Hz: {allocations} allocations in 27 s of steady-state audio"
+        );
     }
 }

@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail loudly
 //! `callcoach analyze` as a user runs it: formats, layouts, bad input and suspicious input.
 mod common;
 use common::*;
@@ -17,8 +18,14 @@ fn run_err(args: &[&str], file: &Path, what: &str) -> String {
     assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "one-line error: {stderr}");
-    assert!(stderr.contains(&file.display().to_string()), "error names the file: {stderr}");
-    assert!(stderr.to_lowercase().contains(what), "error says '{what}': {stderr}");
+    assert!(
+        stderr.contains(&file.display().to_string()),
+        "error names the file: {stderr}"
+    );
+    assert!(
+        stderr.to_lowercase().contains(what),
+        "error says '{what}': {stderr}"
+    );
     stderr
 }
 
@@ -27,14 +34,30 @@ fn demo_call_summary_and_json_report() {
     let dir = tmpdir();
     let json = dir.path().join("report.json");
     let text = run_ok(&["analyze", p(&fixture("demo-call.wav")), "--json", p(&json)]);
-    for needle in ["agent:", "caller:", "LUFS", "chars/min", "talk ratio", "longest silence", "overlaps", "jumps"] {
+    for needle in [
+        "agent:",
+        "caller:",
+        "LUFS",
+        "chars/min",
+        "talk ratio",
+        "longest silence",
+        "overlaps",
+        "jumps",
+    ] {
         assert!(text.contains(needle), "summary lacks {needle}: {text}");
     }
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid json");
     assert_eq!(v["layout"], "stereo");
-    assert!(v["agent"]["speech_segments"].as_array().is_some_and(|a| !a.is_empty()));
-    assert!(v["caller"]["utterances"].as_array().is_some_and(|a| !a.is_empty()));
-    let series = v["series"]["agent"]["momentary_lufs"].as_array().expect("series");
+    assert!(v["agent"]["speech_segments"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty()));
+    assert!(v["caller"]["utterances"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty()));
+    let series = v["series"]["agent"]["momentary_lufs"]
+        .as_array()
+        .expect("series");
     assert_eq!(series.len(), 380, "10 Hz series over 38 s");
     assert!(v["talk_overs"].as_array().is_some_and(|a| a.len() == 1));
     assert_eq!(v["talk_overs"][0]["second_speaker"], "caller");
@@ -45,11 +68,26 @@ fn agent_channel_right_swaps_parties() {
     let dir = tmpdir();
     let (l, r) = (dir.path().join("l.json"), dir.path().join("r.json"));
     run_ok(&["analyze", p(&fixture("demo-call.wav")), "--json", p(&l)]);
-    run_ok(&["analyze", p(&fixture("demo-call.wav")), "--agent-channel", "right", "--json", p(&r)]);
-    let l: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(l).expect("l")).expect("json");
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(r).expect("r")).expect("json");
-    assert_eq!(l["agent"]["integrated_lufs"], r["caller"]["integrated_lufs"]);
-    assert_eq!(l["caller"]["speaking_time_s"], r["agent"]["speaking_time_s"]);
+    run_ok(&[
+        "analyze",
+        p(&fixture("demo-call.wav")),
+        "--agent-channel",
+        "right",
+        "--json",
+        p(&r),
+    ]);
+    let l: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(l).expect("l")).expect("json");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r).expect("r")).expect("json");
+    assert_eq!(
+        l["agent"]["integrated_lufs"],
+        r["caller"]["integrated_lufs"]
+    );
+    assert_eq!(
+        l["caller"]["speaking_time_s"],
+        r["agent"]["speaking_time_s"]
+    );
 }
 
 #[test]
@@ -101,10 +139,17 @@ fn every_supported_format_decodes_to_the_same_call() {
         let r = analyze(&out);
         let lufs = r.agent.integrated_lufs.expect("lufs");
         assert!((lufs - base).abs() <= tol, "{name}: {lufs} vs {base}");
-        assert!((r.summary.duration_s - reference.summary.duration_s).abs() < 0.06, "{name}: duration {}", r.summary.duration_s);
+        assert!(
+            (r.summary.duration_s - reference.summary.duration_s).abs() < 0.06,
+            "{name}: duration {}",
+            r.summary.duration_s
+        );
     }
     let mp3 = dir.path().join("x.mp3");
-    tool("ffmpeg", &["-loglevel", "error", "-i", p(&src), "-b:a", "64k", p(&mp3)]);
+    tool(
+        "ffmpeg",
+        &["-loglevel", "error", "-i", p(&src), "-b:a", "64k", p(&mp3)],
+    );
     let r = analyze(&mp3);
     assert!((r.agent.integrated_lufs.expect("lufs") - base).abs() <= 0.5);
 }
@@ -121,14 +166,26 @@ fn bad_input_gets_one_clear_line_and_exit_code_2() {
     run_err(&["analyze", p(&empty)], &empty, "empty");
 
     let text = d.join("notes.wav");
-    std::fs::write(&text, "这不是音频文件 — just some text, not audio at all\n".repeat(20)).expect("write");
+    std::fs::write(
+        &text,
+        "这不是音频文件 — just some text, not audio at all\n".repeat(20),
+    )
+    .expect("write");
     run_err(&["analyze", p(&text)], &text, "not a supported audio file");
 
     let zero = d.join("zero.wav");
-    hound::WavWriter::create(&zero, hound::WavSpec { channels: 1, sample_rate: 16000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int })
-        .expect("wav")
-        .finalize()
-        .expect("finalize");
+    hound::WavWriter::create(
+        &zero,
+        hound::WavSpec {
+            channels: 1,
+            sample_rate: 16000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        },
+    )
+    .expect("wav")
+    .finalize()
+    .expect("finalize");
     run_err(&["analyze", p(&zero)], &zero, "no audio samples");
 
     let full = std::fs::read(audio("funasr-asr_example.wav")).expect("read");
@@ -149,11 +206,31 @@ fn bad_input_gets_one_clear_line_and_exit_code_2() {
     run_err(&["analyze", p(&corrupt)], &corrupt, "corrupt");
 
     let opus = d.join("call.opus");
-    tool("ffmpeg", &["-loglevel", "error", "-i", p(&audio("funasr-asr_example.wav")), "-c:a", "libopus", p(&opus)]);
+    tool(
+        "ffmpeg",
+        &[
+            "-loglevel",
+            "error",
+            "-i",
+            p(&audio("funasr-asr_example.wav")),
+            "-c:a",
+            "libopus",
+            p(&opus),
+        ],
+    );
     run_err(&["analyze", p(&opus)], &opus, "not a supported audio file");
 
     let stereo = fixture("demo-call.wav");
-    run_err(&["analyze", p(&stereo), "--caller", p(&audio("funasr-asr_example.wav"))], &stereo, "must be mono");
+    run_err(
+        &[
+            "analyze",
+            p(&stereo),
+            "--caller",
+            p(&audio("funasr-asr_example.wav")),
+        ],
+        &stereo,
+        "must be mono",
+    );
 }
 
 #[test]
@@ -169,13 +246,33 @@ fn suspicious_input_is_analysed_with_a_warning() {
     let silent_caller = d.join("silent.wav");
     tool("sox", &[p(&src), p(&silent_caller), "remix", "1", "0"]);
     let text = run_ok(&["analyze", p(&silent_caller)]);
-    assert!(text.contains("digital-silence") && text.contains("caller"), "{text}");
+    assert!(
+        text.contains("digital-silence") && text.contains("caller"),
+        "{text}"
+    );
     assert!(!text.contains("identical-channels"), "{text}");
 
     // Line noise on a quiet caller is not digital silence.
     let noisy = d.join("noisy.wav");
     let noise = d.join("noise.wav");
-    tool("sox", &["-n", "-r", "16000", "-c", "1", "-b", "16", p(&noise), "synth", "5.55", "whitenoise", "vol", "0.003"]);
+    tool(
+        "sox",
+        &[
+            "-n",
+            "-r",
+            "16000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            p(&noise),
+            "synth",
+            "5.55",
+            "whitenoise",
+            "vol",
+            "0.003",
+        ],
+    );
     tool("sox", &["-M", p(&src), p(&noise), p(&noisy)]);
     let text = run_ok(&["analyze", p(&noisy)]);
     assert!(!text.contains("digital-silence"), "{text}");

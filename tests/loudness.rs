@@ -1,10 +1,16 @@
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail loudly
 //! Loudness against BS.1770: sine tones with known loudness, and the real recordings against an
 //! independent meter (ffmpeg's ebur128 filter). Tolerance ±0.1 LU as in the ebur128 crate's tests.
 mod common;
 use common::*;
 
 fn write_sine(path: &std::path::Path, rate: u32, amplitude: f32, seconds: f32, channels: u16) {
-    let spec = hound::WavSpec { channels, sample_rate: rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
     let mut w = hound::WavWriter::create(path, spec).expect("wav");
     for i in 0..(rate as f32 * seconds) as u32 {
         let x = amplitude * (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / rate as f32).sin();
@@ -27,17 +33,39 @@ fn sine_tones_read_their_bs1770_loudness() {
             let r = analyze(&path);
             let lufs = r.agent.integrated_lufs.expect("loudness");
             let expected = dbfs - 3.01;
-            assert!((lufs - expected).abs() <= 0.1, "{rate} Hz {dbfs} dBFS: {lufs} LUFS, expected {expected}");
+            assert!(
+                (lufs - expected).abs() <= 0.1,
+                "{rate} Hz {dbfs} dBFS: {lufs} LUFS, expected {expected}"
+            );
         }
     }
 }
 
 fn ffmpeg_integrated(path: &std::path::Path) -> f32 {
-    let out = tool_output("ffmpeg", &["-nostats", "-hide_banner", "-i", p(path), "-af", "ebur128", "-f", "null", "-"]);
+    let out = tool_output(
+        "ffmpeg",
+        &[
+            "-nostats",
+            "-hide_banner",
+            "-i",
+            p(path),
+            "-af",
+            "ebur128",
+            "-f",
+            "null",
+            "-",
+        ],
+    );
     let text = String::from_utf8_lossy(&out.stderr);
     let summary = text.rsplit("Summary:").next().expect("ffmpeg summary");
-    let line = summary.lines().find(|l| l.trim_start().starts_with("I:")).expect("I: line");
-    line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("number")
+    let line = summary
+        .lines()
+        .find(|l| l.trim_start().starts_with("I:"))
+        .expect("I: line");
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .expect("number")
 }
 
 #[test]
@@ -54,7 +82,10 @@ fn real_recordings_match_ffmpeg_ebur128() {
         let ours = analyze(&path).agent.integrated_lufs.expect("loudness");
         let theirs = ffmpeg_integrated(&path);
         // ffmpeg prints one decimal: allow its rounding on top of the 0.1 LU tolerance.
-        assert!((ours - theirs).abs() <= 0.15, "{name}: ours {ours} LUFS, ffmpeg {theirs} LUFS");
+        assert!(
+            (ours - theirs).abs() <= 0.15,
+            "{name}: ours {ours} LUFS, ffmpeg {theirs} LUFS"
+        );
     }
 }
 
@@ -62,8 +93,20 @@ fn real_recordings_match_ffmpeg_ebur128() {
 fn stereo_call_meters_each_party_separately() {
     let r = analyze(&fixture("demo-call.wav"));
     let a = r.agent.integrated_lufs.expect("agent");
-    let c = r.caller.as_ref().and_then(|c| c.integrated_lufs).expect("caller");
+    let c = r
+        .caller
+        .as_ref()
+        .and_then(|c| c.integrated_lufs)
+        .expect("caller");
     assert!((a - c).abs() > 0.0);
-    assert!(r.series.agent.as_ref().is_some_and(|s| s.momentary_lufs.iter().flatten().count() > 100));
-    assert!(r.series.caller.as_ref().is_some_and(|s| s.short_term_lufs.iter().flatten().count() > 100));
+    assert!(r
+        .series
+        .agent
+        .as_ref()
+        .is_some_and(|s| s.momentary_lufs.iter().flatten().count() > 100));
+    assert!(r
+        .series
+        .caller
+        .as_ref()
+        .is_some_and(|s| s.short_term_lufs.iter().flatten().count() > 100));
 }

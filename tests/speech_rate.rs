@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail loudly
 //! Speech rate in characters per minute without a model, against transcripts.
 //!
 //! Reference: characters of the transcript ÷ voiced span (speech time without leading/trailing
@@ -19,8 +20,17 @@ fn check(path: &std::path::Path, chars: u64, tolerance: f64, label: &str) -> f64
     let cpm = a.chars_per_minute.expect("rate");
     let reference = chars as f64 * 60.0 / a.utterance_time_s;
     let err = cpm / reference - 1.0;
-    eprintln!("{label}: {} syllables for {chars} chars, {cpm:.0} vs {reference:.0} chars/min ({:+.1} %)", a.syllables, err * 100.0);
-    assert!(err.abs() <= tolerance, "{label}: {:+.1} % off (limit ±{:.0} %)", err * 100.0, tolerance * 100.0);
+    eprintln!(
+        "{label}: {} syllables for {chars} chars, {cpm:.0} vs {reference:.0} chars/min ({:+.1} %)",
+        a.syllables,
+        err * 100.0
+    );
+    assert!(
+        err.abs() <= tolerance,
+        "{label}: {:+.1} % off (limit ±{:.0} %)",
+        err * 100.0,
+        tolerance * 100.0
+    );
     cpm
 }
 
@@ -30,7 +40,19 @@ fn real_recordings_at_16k_and_8k_telephone() {
     for (name, chars) in LABELLED {
         check(&audio(name), chars, 0.15, name);
         let tel = dir.path().join(format!("tel-{name}"));
-        tool("sox", &[p(&audio(name)), "-r", "8000", "-e", "mu-law", p(&tel), "sinc", "300-3400"]);
+        tool(
+            "sox",
+            &[
+                p(&audio(name)),
+                "-r",
+                "8000",
+                "-e",
+                "mu-law",
+                p(&tel),
+                "sinc",
+                "300-3400",
+            ],
+        );
         check(&tel, chars, 0.15, &format!("{name} 8 kHz µ-law"));
     }
 }
@@ -56,10 +78,18 @@ fn real_recordings_sped_up() {
         tool("sox", &[p(&audio(name)), p(&fast), "tempo", "1.25"]);
         let r = analyze(&fast);
         let err = r.agent.syllables as f64 / chars as f64 - 1.0;
-        eprintln!("{name} tempo 1.25: {} / {chars} ({:+.1} %)", r.agent.syllables, err * 100.0);
+        eprintln!(
+            "{name} tempo 1.25: {} / {chars} ({:+.1} %)",
+            r.agent.syllables,
+            err * 100.0
+        );
         worst = worst.max(err.abs());
     }
-    assert!(worst <= 0.21, "worst error at tempo 1.25: {:.1} %", worst * 100.0);
+    assert!(
+        worst <= 0.21,
+        "worst error at tempo 1.25: {:.1} %",
+        worst * 100.0
+    );
 }
 
 #[test]
@@ -69,11 +99,23 @@ fn synthesized_mandarin_at_three_rates_within_10_percent_and_ordered() {
     for speed in [90, 140, 200] {
         let path = dir.path().join(format!("espeak{speed}.wav"));
         speak(PINYIN_40, speed, &path);
-        rates.push(check(&path, PINYIN_40_SYLLABLES, 0.10, &format!("espeak -s {speed}")));
+        rates.push(check(
+            &path,
+            PINYIN_40_SYLLABLES,
+            0.10,
+            &format!("espeak -s {speed}"),
+        ));
     }
-    assert!(rates[0] < rates[1] && rates[1] < rates[2], "rates must order: {rates:?}");
+    assert!(
+        rates[0] < rates[1] && rates[1] < rates[2],
+        "rates must order: {rates:?}"
+    );
     // espeak -s 90 is about the 120 chars/min target.
-    assert!((100.0..150.0).contains(&rates[0]), "slow rate {} chars/min", rates[0]);
+    assert!(
+        (100.0..150.0).contains(&rates[0]),
+        "slow rate {} chars/min",
+        rates[0]
+    );
 }
 
 #[test]

@@ -235,14 +235,21 @@ impl PartyCollect {
     }
 
     fn close_bucket(&mut self, frames: u32) {
-        self.series.momentary_lufs.push(self.bucket_momentary.take());
+        self.series
+            .momentary_lufs
+            .push(self.bucket_momentary.take());
         self.series.short_term_lufs.push(self.bucket_short.take());
-        self.series.speech.push(self.bucket_speech as f32 / frames as f32);
+        self.series
+            .speech
+            .push(self.bucket_speech as f32 / frames as f32);
         if self.window.len() == RATE_WINDOW_BUCKETS {
             self.window.pop_front();
         }
         self.window.push_back((self.bucket_utt, self.bucket_nuclei));
-        let (utt, nuc) = self.window.iter().fold((0u32, 0u32), |a, b| (a.0 + b.0, a.1 + b.1));
+        let (utt, nuc) = self
+            .window
+            .iter()
+            .fold((0u32, 0u32), |a, b| (a.0 + b.0, a.1 + b.1));
         let rate = (utt >= 200).then(|| nuc as f32 / (utt as f32 * FRAME_S as f32 / 60.0));
         self.series.chars_per_minute.push(rate);
         self.bucket_speech = 0;
@@ -364,7 +371,8 @@ pub fn analyze_call(input: &CallInput, cfg: &CallConfig) -> Result<CallReport, A
             .find(|s| s.routes.iter().any(|r| r.1 == p))
             .map(|s| s.decoder.rate())
     };
-    let mut analyzer = CallAnalyzer::new(cfg.clone(), rate_of(Party::Agent), rate_of(Party::Caller))?;
+    let mut analyzer =
+        CallAnalyzer::new(cfg.clone(), rate_of(Party::Agent), rate_of(Party::Caller))?;
     let mut collector = Collector {
         parties: [
             Some(PartyCollect::default()),
@@ -422,7 +430,9 @@ pub fn analyze_call(input: &CallInput, cfg: &CallConfig) -> Result<CallReport, A
             }
         }
         if d.decoded_frames() == 0 {
-            return Err(AudioError::NoAudio { path: d.path().to_path_buf() });
+            return Err(AudioError::NoAudio {
+                path: d.path().to_path_buf(),
+            });
         }
         files.push(FileInfo {
             path: d.path().display().to_string(),
@@ -469,7 +479,9 @@ pub fn analyze_call(input: &CallInput, cfg: &CallConfig) -> Result<CallReport, A
             });
         }
     }
-    Ok(build_report(input, layout, files, warnings, &analyzer, collector, &stats))
+    Ok(build_report(
+        input, layout, files, warnings, &analyzer, collector, &stats,
+    ))
 }
 
 fn build_report(
@@ -485,7 +497,12 @@ fn build_report(
     let duration_s = total_frames as f64 * FRAME_S;
     let speaking: Vec<f64> = Party::ALL
         .iter()
-        .map(|p| analyzer.party(*p).map(|a| a.voiced_frames() as f64 * FRAME_S).unwrap_or(0.0))
+        .map(|p| {
+            analyzer
+                .party(*p)
+                .map(|a| a.voiced_frames() as f64 * FRAME_S)
+                .unwrap_or(0.0)
+        })
         .collect();
     let both: f64 = speaking.iter().sum();
     let mut party_report = |p: Party| -> Option<(PartyReport, PartySeries)> {
@@ -503,15 +520,28 @@ fn build_report(
             integrated_lufs: a.integrated_lufs(),
             loudness_range_lu: a.loudness_range_lu(),
             speaking_time_s: speaking[p.index()],
-            talk_ratio: if both > 0.0 { speaking[p.index()] / both } else { 0.0 },
+            talk_ratio: if both > 0.0 {
+                speaking[p.index()] / both
+            } else {
+                0.0
+            },
             syllables,
             utterance_time_s,
-            chars_per_minute: (utterance_time_s >= 1.0).then(|| syllables as f64 * 60.0 / utterance_time_s),
-            longest_silence_s: c.silences.iter().map(Segment::duration_s).fold(0.0, f64::max),
+            chars_per_minute: (utterance_time_s >= 1.0)
+                .then(|| syllables as f64 * 60.0 / utterance_time_s),
+            longest_silence_s: c
+                .silences
+                .iter()
+                .map(Segment::duration_s)
+                .fold(0.0, f64::max),
             noise_floor_dbfs: a.noise_floor_db(),
             speech_level_dbfs: a.speech_level_db(),
             snr_db: a.snr_db(),
-            peak_dbfs: if st.peak > 0.0 { 20.0 * st.peak.log10() } else { -120.0 },
+            peak_dbfs: if st.peak > 0.0 {
+                20.0 * st.peak.log10()
+            } else {
+                -120.0
+            },
             clipped_samples: st.clipped,
             speech_segments: c.speech,
             utterances: c.utterances,
@@ -522,7 +552,7 @@ fn build_report(
     };
     let agent = party_report(Party::Agent);
     let caller = party_report(Party::Caller);
-    let (agent, agent_series) = agent.unwrap_or_else(|| unreachable_agent());
+    let (agent, agent_series) = agent.unwrap_or_else(unreachable_agent);
     let (caller, caller_series) = match caller {
         Some((r, s)) => (Some(r), Some(s)),
         None => (None, None),
@@ -531,9 +561,17 @@ fn build_report(
         duration_s,
         parties: 1 + usize::from(caller.is_some()),
         talk_over_count: collector.talk_overs.len(),
-        talk_over_s: collector.talk_overs.iter().map(|t| t.end_s - t.start_s).sum(),
+        talk_over_s: collector
+            .talk_overs
+            .iter()
+            .map(|t| t.end_s - t.start_s)
+            .sum(),
         mutual_silence_count: collector.mutual.len(),
-        longest_mutual_silence_s: collector.mutual.iter().map(Segment::duration_s).fold(0.0, f64::max),
+        longest_mutual_silence_s: collector
+            .mutual
+            .iter()
+            .map(Segment::duration_s)
+            .fold(0.0, f64::max),
     };
     CallReport {
         format_version: 1,

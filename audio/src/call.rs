@@ -133,7 +133,11 @@ impl std::fmt::Debug for CallAnalyzer {
 
 impl CallAnalyzer {
     /// Builds the pipeline for the parties present, given their source sample rates.
-    pub fn new(cfg: CallConfig, agent_rate: Option<u32>, caller_rate: Option<u32>) -> Result<Self, AudioError> {
+    pub fn new(
+        cfg: CallConfig,
+        agent_rate: Option<u32>,
+        caller_rate: Option<u32>,
+    ) -> Result<Self, AudioError> {
         let lane = |rate: Option<u32>| -> Result<Option<PartyLane>, AudioError> {
             rate.map(|r| {
                 Ok(PartyLane {
@@ -170,7 +174,12 @@ impl CallAnalyzer {
     }
 
     /// Pushes source-rate mono samples of one party. Does not allocate in steady state.
-    pub fn push(&mut self, party: Party, samples: &[f32], out: &mut dyn FnMut(CallOutput)) -> Result<(), AudioError> {
+    pub fn push(
+        &mut self,
+        party: Party,
+        samples: &[f32],
+        out: &mut dyn FnMut(CallOutput),
+    ) -> Result<(), AudioError> {
         let Some(lane) = self.lanes[party.index()].as_mut() else {
             return Ok(());
         };
@@ -190,7 +199,11 @@ impl CallAnalyzer {
     }
 
     /// Ends one party's stream (flushes its resampler and look-ahead).
-    pub fn finish_party(&mut self, party: Party, out: &mut dyn FnMut(CallOutput)) -> Result<(), AudioError> {
+    pub fn finish_party(
+        &mut self,
+        party: Party,
+        out: &mut dyn FnMut(CallOutput),
+    ) -> Result<(), AudioError> {
         let Some(lane) = self.lanes[party.index()].as_mut() else {
             return Ok(());
         };
@@ -234,22 +247,38 @@ impl CallAnalyzer {
         let min = self.cfg.min_silence_frames;
         for p in Party::ALL {
             if let Some(l) = self.lanes[p.index()].as_mut() {
-                close_run(&mut l.speech, end, 1, |s, _| out(CallOutput::Event(CallEvent::Speech(p, s))));
-                close_run(&mut l.utterance, end, 1, |s, n| out(CallOutput::Event(CallEvent::Utterance(p, s, n))));
-                close_run(&mut l.silence, end, min, |s, _| out(CallOutput::Event(CallEvent::Silence(p, s))));
+                close_run(&mut l.speech, end, 1, |s, _| {
+                    out(CallOutput::Event(CallEvent::Speech(p, s)))
+                });
+                close_run(&mut l.utterance, end, 1, |s, n| {
+                    out(CallOutput::Event(CallEvent::Utterance(p, s, n)))
+                });
+                close_run(&mut l.silence, end, min, |s, _| {
+                    out(CallOutput::Event(CallEvent::Silence(p, s)))
+                });
             }
         }
-        close_run(&mut self.mutual, end, min, |s, _| out(CallOutput::Event(CallEvent::MutualSilence(s))));
-        let second = self.overlap_second;
-        close_run(&mut self.overlap, end, self.cfg.min_talk_over_frames, |s, _| {
-            out(CallOutput::Event(CallEvent::TalkOver { span: s, second }))
+        close_run(&mut self.mutual, end, min, |s, _| {
+            out(CallOutput::Event(CallEvent::MutualSilence(s)))
         });
+        let second = self.overlap_second;
+        close_run(
+            &mut self.overlap,
+            end,
+            self.cfg.min_talk_over_frames,
+            |s, _| out(CallOutput::Event(CallEvent::TalkOver { span: s, second })),
+        );
         Ok(())
     }
 
     /// Frames analysed (the longer party).
     pub fn frames_total(&self) -> u64 {
-        self.lanes.iter().flatten().map(|l| l.analyzer.frames()).max().unwrap_or(0)
+        self.lanes
+            .iter()
+            .flatten()
+            .map(|l| l.analyzer.frames())
+            .max()
+            .unwrap_or(0)
     }
 
     fn pair(&mut self, out: &mut dyn FnMut(CallOutput)) {
@@ -263,7 +292,9 @@ impl CallAnalyzer {
                         None => {
                             // Put back what we took: the other party is not there yet.
                             for q in Party::ALL {
-                                if let (Some(f), Some(lq)) = (frames[q.index()].take(), self.lanes[q.index()].as_mut()) {
+                                if let (Some(f), Some(lq)) =
+                                    (frames[q.index()].take(), self.lanes[q.index()].as_mut())
+                                {
                                     lq.waiting.push_front(f);
                                 }
                             }
@@ -304,22 +335,44 @@ impl CallAnalyzer {
             track(&mut lane.speech, f.speech, f.index, false, 1, |s, _| {
                 out(CallOutput::Event(CallEvent::Speech(p, s)))
             });
-            track(&mut lane.voiced, f.voiced, f.index, false, u64::MAX, |_, _| {});
-            track(&mut lane.utterance, f.utterance, f.index, f.nucleus, 1, |s, n| {
-                out(CallOutput::Event(CallEvent::Utterance(p, s, n)))
-            });
-            track(&mut lane.silence, !f.voiced, f.index, false, min_silence, |s, _| {
-                out(CallOutput::Event(CallEvent::Silence(p, s)))
-            });
+            track(
+                &mut lane.voiced,
+                f.voiced,
+                f.index,
+                false,
+                u64::MAX,
+                |_, _| {},
+            );
+            track(
+                &mut lane.utterance,
+                f.utterance,
+                f.index,
+                f.nucleus,
+                1,
+                |s, n| out(CallOutput::Event(CallEvent::Utterance(p, s, n))),
+            );
+            track(
+                &mut lane.silence,
+                !f.voiced,
+                f.index,
+                false,
+                min_silence,
+                |s, _| out(CallOutput::Event(CallEvent::Silence(p, s))),
+            );
         }
         let two = self.lanes.iter().all(Option::is_some);
         if !two {
             return;
         }
         let both_silent = !speaking[0] && !speaking[1];
-        track(&mut self.mutual, both_silent, index, false, min_silence, |s, _| {
-            out(CallOutput::Event(CallEvent::MutualSilence(s)))
-        });
+        track(
+            &mut self.mutual,
+            both_silent,
+            index,
+            false,
+            min_silence,
+            |s, _| out(CallOutput::Event(CallEvent::MutualSilence(s))),
+        );
         let both = speaking[0] && speaking[1];
         if both && !self.overlap.active {
             // The one whose current voiced run started later is the one who talked over.
@@ -328,9 +381,14 @@ impl CallAnalyzer {
             self.overlap_second = if a > c { Party::Agent } else { Party::Caller };
         }
         let second = self.overlap_second;
-        track(&mut self.overlap, both, index, false, self.cfg.min_talk_over_frames, |s, _| {
-            out(CallOutput::Event(CallEvent::TalkOver { span: s, second }))
-        });
+        track(
+            &mut self.overlap,
+            both,
+            index,
+            false,
+            self.cfg.min_talk_over_frames,
+            |s, _| out(CallOutput::Event(CallEvent::TalkOver { span: s, second })),
+        );
     }
 }
 
@@ -356,7 +414,14 @@ fn route(
 }
 
 /// Tracks a boolean run; calls `emit` when a run of at least `min` frames ends.
-fn track(run: &mut RunState, on: bool, index: u64, nucleus: bool, min: u64, emit: impl FnOnce(Span, u32)) {
+fn track(
+    run: &mut RunState,
+    on: bool,
+    index: u64,
+    nucleus: bool,
+    min: u64,
+    emit: impl FnOnce(Span, u32),
+) {
     if on {
         if !run.active {
             *run = RunState {
@@ -377,7 +442,13 @@ fn close_run(run: &mut RunState, end: u64, min: u64, emit: impl FnOnce(Span, u32
     if run.active {
         run.active = false;
         if end - run.start >= min {
-            emit(Span { start: run.start, end }, run.nuclei);
+            emit(
+                Span {
+                    start: run.start,
+                    end,
+                },
+                run.nuclei,
+            );
         }
     }
 }

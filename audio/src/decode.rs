@@ -46,7 +46,9 @@ impl Decoder {
         let file = File::open(path).map_err(|e| AudioError::io(path, e))?;
         let len = file.metadata().map_err(|e| AudioError::io(path, e))?.len();
         if len == 0 {
-            return Err(AudioError::EmptyFile { path: path.to_path_buf() });
+            return Err(AudioError::EmptyFile {
+                path: path.to_path_buf(),
+            });
         }
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -58,7 +60,9 @@ impl Decoder {
     /// Opens an in-memory recording (fuzzing, tests). `name` is used in messages.
     pub fn from_bytes(name: &Path, bytes: Vec<u8>) -> Result<Self, AudioError> {
         if bytes.is_empty() {
-            return Err(AudioError::EmptyFile { path: name.to_path_buf() });
+            return Err(AudioError::EmptyFile {
+                path: name.to_path_buf(),
+            });
         }
         Self::from_source(name, Box::new(std::io::Cursor::new(bytes)), Hint::new())
     }
@@ -70,7 +74,12 @@ impl Decoder {
     ) -> Result<Self, AudioError> {
         let mss = MediaSourceStream::new(source, Default::default());
         let probed = symphonia::default::get_probe()
-            .format(&hint, mss, &FormatOptions::default(), &MetadataOptions::default())
+            .format(
+                &hint,
+                mss,
+                &FormatOptions::default(),
+                &MetadataOptions::default(),
+            )
             .map_err(|e| classify(path, e, "could not recognise the file format"))?;
         let format = probed.format;
         let track = format
@@ -108,7 +117,9 @@ impl Decoder {
         if me.decode_next()? {
             me.pending_first = true;
         } else {
-            return Err(AudioError::NoAudio { path: path.to_path_buf() });
+            return Err(AudioError::NoAudio {
+                path: path.to_path_buf(),
+            });
         }
         if !(MIN_RATE..=MAX_RATE).contains(&me.rate) {
             return Err(AudioError::BadSampleRate {
@@ -171,7 +182,9 @@ impl Decoder {
         loop {
             let packet = match self.format.next_packet() {
                 Ok(p) => p,
-                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Ok(false)
+                }
                 Err(e) => return Err(classify(&self.path, e, "could not read the next packet")),
             };
             if packet.track_id() != self.track_id {
@@ -205,7 +218,10 @@ impl Decoder {
                 });
             }
             let need = decoded.capacity() as u64;
-            let fits = self.buffer.as_ref().is_some_and(|b| b.capacity() as u64 >= need);
+            let fits = self
+                .buffer
+                .as_ref()
+                .is_some_and(|b| b.capacity() as u64 >= need);
             if !fits {
                 self.buffer = Some(SampleBuffer::new(need, spec));
             }
@@ -221,11 +237,13 @@ impl Decoder {
 fn classify(path: &Path, e: SymError, context: &str) -> AudioError {
     let path = path.to_path_buf();
     match e {
-        SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => AudioError::Corrupt {
-            path,
-            detail: format!("{context}: the file ends early"),
-        },
-        SymError::IoError(source) => AudioError::Io { path, source },
+        SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            AudioError::Corrupt {
+                path,
+                detail: format!("{context}: the file ends early"),
+            }
+        }
+        SymError::IoError(error) => AudioError::Io { path, error },
         SymError::Unsupported(what) => AudioError::Unsupported {
             path,
             detail: format!("{context}: {what}"),

@@ -94,7 +94,11 @@ impl SyllableEnvelope {
         }
         let mut top = [0.0f32; 2];
         for &(lo, hi) in &self.band_bins {
-            let p: f32 = self.spectrum[lo..hi].iter().map(|c| c.norm_sqr()).sum::<f32>() / (hi - lo) as f32;
+            let p: f32 = self.spectrum[lo..hi]
+                .iter()
+                .map(|c| c.norm_sqr())
+                .sum::<f32>()
+                / (hi - lo) as f32;
             if p > top[0] {
                 top[1] = top[0];
                 top[0] = p;

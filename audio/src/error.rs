@@ -7,11 +7,10 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum AudioError {
     /// The file could not be opened or read.
-    #[error("{path}: cannot read the file: {source}")]
+    #[error("{path}: cannot read the file: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is empty (0 bytes).
     #[error("{path}: the file is empty (0 bytes); record or export the call again")]
@@ -43,7 +42,7 @@ impl AudioError {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         Self::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         }
     }
 }

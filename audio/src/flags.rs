@@ -98,23 +98,35 @@ mod tests {
 
     #[test]
     fn close_fills_short_gaps_only() {
-        assert_eq!(run(FlagOp::Close(3), &[1, 0, 0, 1, 0, 0, 0, 1]), vec![1, 1, 1, 1, 0, 0, 0, 1]);
+        assert_eq!(
+            run(FlagOp::Close(3), &[1, 0, 0, 1, 0, 0, 0, 1]),
+            vec![1, 1, 1, 1, 0, 0, 0, 1]
+        );
         // A gap at the start (no speech before it) is never filled.
         assert_eq!(run(FlagOp::Close(3), &[0, 1, 1]), vec![0, 1, 1]);
     }
 
     #[test]
     fn open_removes_short_blips_only() {
-        assert_eq!(run(FlagOp::Open(3), &[0, 1, 1, 0, 1, 1, 1, 0]), vec![0, 0, 0, 0, 1, 1, 1, 0]);
+        assert_eq!(
+            run(FlagOp::Open(3), &[0, 1, 1, 0, 1, 1, 1, 0]),
+            vec![0, 0, 0, 0, 1, 1, 1, 0]
+        );
     }
 
     #[test]
     fn trim_end_cuts_the_tail_of_runs() {
-        assert_eq!(run(FlagOp::TrimEnd(2), &[0, 1, 1, 1, 1, 0, 0]), vec![0, 1, 1, 0, 0, 0, 0]);
+        assert_eq!(
+            run(FlagOp::TrimEnd(2), &[0, 1, 1, 1, 1, 0, 0]),
+            vec![0, 1, 1, 0, 0, 0, 0]
+        );
     }
 
     #[test]
     fn dilate_extends_both_sides() {
-        assert_eq!(run(FlagOp::Dilate(1), &[0, 0, 1, 0, 0, 0]), vec![0, 1, 1, 1, 0, 0]);
+        assert_eq!(
+            run(FlagOp::Dilate(1), &[0, 0, 1, 0, 0, 0]),
+            vec![0, 1, 1, 1, 0, 0]
+        );
     }
 }

@@ -194,7 +194,8 @@ impl JumpDetector {
             let idx = (self.snap_pos + cap - self.snap_len + skip + k) % cap;
             self.scratch[k] = self.snapshots[idx];
         }
-        let (_, median, _) = self.scratch[..count].select_nth_unstable_by(count / 2, f32::total_cmp);
+        let (_, median, _) =
+            self.scratch[..count].select_nth_unstable_by(count / 2, f32::total_cmp);
         *median
     }
 
@@ -313,8 +314,13 @@ impl std::fmt::Debug for PartyAnalyzer {
 impl PartyAnalyzer {
     /// Builds the analyzer and all its buffers (allocates).
     pub fn new(cfg: FeatureConfig) -> Result<Self, AudioError> {
-        let mode = ebur128::Mode::M | ebur128::Mode::S | ebur128::Mode::I | ebur128::Mode::LRA | ebur128::Mode::HISTOGRAM;
-        let meter = ebur128::EbuR128::new(1, ANALYSIS_RATE, mode).map_err(|e| AudioError::Loudness(e.to_string()))?;
+        let mode = ebur128::Mode::M
+            | ebur128::Mode::S
+            | ebur128::Mode::I
+            | ebur128::Mode::LRA
+            | ebur128::Mode::HISTOGRAM;
+        let meter = ebur128::EbuR128::new(1, ANALYSIS_RATE, mode)
+            .map_err(|e| AudioError::Loudness(e.to_string()))?;
         Ok(Self {
             meter,
             vad: earshot::Detector::default_boxed(),
@@ -358,7 +364,12 @@ impl PartyAnalyzer {
     }
 
     fn flag_delay(&self) -> usize {
-        self.bridge.delay() + self.min_speech.delay() + self.pad.delay().max(self.release.delay() + self.utterance.delay())
+        self.bridge.delay()
+            + self.min_speech.delay()
+            + self
+                .pad
+                .delay()
+                .max(self.release.delay() + self.utterance.delay())
     }
 
     /// Analyses one 10 ms frame. Allocates nothing, blocks never; emits at most one frame
@@ -386,7 +397,10 @@ impl PartyAnalyzer {
         // Loudness meter: cannot fail for a mono f32 frame of the configured rate.
         let _ = self.meter.add_frames_f32(frame);
         let (momentary, short_term) = if (t + 1) % 10 == 0 {
-            (finite(self.meter.loudness_momentary()), finite(self.meter.loudness_shortterm()))
+            (
+                finite(self.meter.loudness_momentary()),
+                finite(self.meter.loudness_shortterm()),
+            )
         } else {
             (None, None)
         };
@@ -400,7 +414,9 @@ impl PartyAnalyzer {
         };
         let voiced = score >= self.cfg.vad_threshold;
         if voiced {
-            if let Some((onset, level_db, baseline_db)) = self.jumps.push_speech(t, power, self.cfg.jump_rise_db) {
+            if let Some((onset, level_db, baseline_db)) =
+                self.jumps.push_speech(t, power, self.cfg.jump_rise_db)
+            {
                 out(PartyOutput::Jump(LoudnessJump {
                     index: onset,
                     level_db,
@@ -438,7 +454,11 @@ impl PartyAnalyzer {
 
     fn advance_limited(&mut self, voiced: bool, limit: u64, out: &mut dyn FnMut(PartyOutput)) {
         // Padding is applied to the untrimmed flag; silences use the trimmed (tight) one.
-        let Some(bridged) = self.min_speech.push(voiced).and_then(|f| self.bridge.push(f)) else {
+        let Some(bridged) = self
+            .min_speech
+            .push(voiced)
+            .and_then(|f| self.bridge.push(f))
+        else {
             return;
         };
         if let Some(speech) = self.pad.push(bridged) {
@@ -454,7 +474,10 @@ impl PartyAnalyzer {
             }
         }
         // Commit every frame whose flags and nucleus look-ahead are all known.
-        let ready = self.speech_out.min(self.utterance_out).min(self.frames_in.saturating_sub(NUCLEUS_WINDOW as u64));
+        let ready = self
+            .speech_out
+            .min(self.utterance_out)
+            .min(self.frames_in.saturating_sub(NUCLEUS_WINDOW as u64));
         while self.committed < ready && self.committed < limit {
             self.commit(self.committed, out);
         }
@@ -463,7 +486,8 @@ impl PartyAnalyzer {
     fn commit(&mut self, u: u64, out: &mut dyn FnMut(PartyOutput)) {
         let slot = (u % RING as u64) as usize;
         let raw = self.raw[slot];
-        let (voiced, speech, utterance) = (self.voiced[slot], self.speech[slot], self.utterances[slot]);
+        let (voiced, speech, utterance) =
+            (self.voiced[slot], self.speech[slot], self.utterances[slot]);
         if voiced {
             self.speech_hist.add(raw.energy_db);
             self.voiced_frames += 1;
@@ -569,7 +593,11 @@ impl PartyAnalyzer {
 
     /// Loudness range (EBU Tech 3342), LU.
     pub fn loudness_range_lu(&self) -> Option<f32> {
-        self.meter.loudness_range().ok().map(|v| v as f32).filter(|v| v.is_finite())
+        self.meter
+            .loudness_range()
+            .ok()
+            .map(|v| v as f32)
+            .filter(|v| v.is_finite())
     }
 
     /// Noise floor: median level of clearly non-speech frames (or the 10th percentile of speech

@@ -123,8 +123,12 @@ impl PartyResampler {
 
     /// Flushes the remaining input (end of stream). The last partial frame is zero-padded so
     /// that no audio is lost; returns the number of 16 kHz samples that carried real input.
-    pub fn finish(&mut self, on_frame: &mut dyn FnMut(&[f32; FRAME_LEN])) -> Result<u64, AudioError> {
-        let expected = (self.input_total as u128 * ANALYSIS_RATE as u128).div_ceil(self.rate_in as u128) as u64;
+    pub fn finish(
+        &mut self,
+        on_frame: &mut dyn FnMut(&[f32; FRAME_LEN]),
+    ) -> Result<u64, AudioError> {
+        let expected = (self.input_total as u128 * ANALYSIS_RATE as u128)
+            .div_ceil(self.rate_in as u128) as u64;
         if self.engine.is_some() {
             // Feed the partial chunk, then silence, until all real output has come out.
             self.output_limit = expected;
@@ -174,7 +178,12 @@ impl PartyResampler {
             produced_slice = &produced_slice[..room as usize];
         }
         self.output_total += produced_slice.len() as u64;
-        Self::frame_out(&mut self.frame, &mut self.frame_fill, produced_slice, on_frame);
+        Self::frame_out(
+            &mut self.frame,
+            &mut self.frame_fill,
+            produced_slice,
+            on_frame,
+        );
         Ok(())
     }
 

@@ -9,7 +9,9 @@ use callcoach_audio::analyze::{analyze_call, AgentChannel, CallInput, CallReport
 use callcoach_audio::call::CallConfig;
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 pub fn audio(name: &str) -> PathBuf {
@@ -22,7 +24,9 @@ pub fn tool(program: &str, args: &[&str]) {
     let out = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("{program} is needed by this test (apt-get install sox espeak-ng ffmpeg): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("{program} is needed by this test (apt-get install sox espeak-ng ffmpeg): {e}")
+        });
     assert!(
         out.status.success(),
         "{program} {args:?} failed: {}",
@@ -48,7 +52,18 @@ pub fn p(path: &Path) -> &str {
 /// Speaks pinyin with espeak-ng's Mandarin voice into a 16 kHz mono WAV.
 pub fn speak(pinyin: &str, rate: u32, out: &Path) {
     let raw = out.with_extension("raw.wav");
-    tool("espeak-ng", &["-v", "cmn-latn-pinyin", "-s", &rate.to_string(), "-w", p(&raw), pinyin]);
+    tool(
+        "espeak-ng",
+        &[
+            "-v",
+            "cmn-latn-pinyin",
+            "-s",
+            &rate.to_string(),
+            "-w",
+            p(&raw),
+            pinyin,
+        ],
+    );
     tool("sox", &[p(&raw), "-r", "16000", "-b", "16", p(out)]);
     let _ = std::fs::remove_file(raw);
 }

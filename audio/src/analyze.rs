@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use crate::call::{CallAnalyzer, CallConfig, CallEvent, CallOutput, Party, Span};
 use crate::decode::Decoder;
 use crate::error::AudioError;
-use crate::resample::ANALYSIS_RATE;
 
 const FRAME_S: f64 = 0.01;
 
@@ -466,6 +465,14 @@ pub fn analyze_call(input: &CallInput, cfg: &CallConfig) -> Result<CallReport, A
                 ),
             });
         }
+        let bad = analyzer.non_finite_samples(p);
+        if bad > 0 {
+            warnings.push(InputWarning {
+                code: "non-finite".into(),
+                party: Some(p),
+                message: format!("the {} channel holds {bad} NaN or infinite samples (a broken float file); they were analysed as silence", p.name()),
+            });
+        }
         if st.samples > 0 && st.clipped as f64 / st.samples as f64 > 1e-4 {
             warnings.push(InputWarning {
                 code: "clipping".into(),
@@ -617,11 +624,6 @@ fn unreachable_agent() -> (PartyReport, PartySeries) {
         },
         PartySeries::default(),
     )
-}
-
-/// Seconds of a frame count (for callers that work in frames).
-pub fn frames_to_seconds(frames: u64) -> f64 {
-    frames as f64 / (ANALYSIS_RATE as f64 / crate::resample::FRAME_LEN as f64)
 }
 
 /// Convenience for a single path.

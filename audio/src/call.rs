@@ -173,6 +173,13 @@ impl CallAnalyzer {
         self.lanes[party.index()].as_ref().map(|l| &l.analyzer)
     }
 
+    /// NaN or infinite samples of a party replaced by silence so far.
+    pub fn non_finite_samples(&self, party: Party) -> u64 {
+        self.lanes[party.index()]
+            .as_ref()
+            .map_or(0, |l| l.resampler.non_finite_samples())
+    }
+
     /// Pushes source-rate mono samples of one party. Does not allocate in steady state.
     pub fn push(
         &mut self,

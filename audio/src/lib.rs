@@ -1,3 +1,4 @@
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 //! Audio side of callcoach: decode recordings, resample every party to 16 kHz, cut 10 ms
 //! frames and compute per-party and cross-party features incrementally, so the same code runs
 //! on a file and on a live stream.

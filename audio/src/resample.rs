@@ -41,6 +41,8 @@ pub struct PartyResampler {
     rate_in: u32,
     frame: [f32; FRAME_LEN],
     frame_fill: usize,
+    /// NaN or infinite input samples, replaced by silence (float files can hold them).
+    non_finite: u64,
 }
 
 impl std::fmt::Debug for PartyResampler {
@@ -88,7 +90,13 @@ impl PartyResampler {
             rate_in,
             frame: [0.0; FRAME_LEN],
             frame_fill: 0,
+            non_finite: 0,
         })
+    }
+
+    /// NaN or infinite samples seen so far (each was replaced by 0).
+    pub fn non_finite_samples(&self) -> u64 {
+        self.non_finite
     }
 
     /// Input sample rate.
@@ -105,13 +113,24 @@ impl PartyResampler {
     ) -> Result<(), AudioError> {
         self.input_total += input.len() as u64;
         if self.engine.is_none() {
-            Self::frame_out(&mut self.frame, &mut self.frame_fill, input, on_frame);
+            Self::frame_out(
+                &mut self.frame,
+                &mut self.frame_fill,
+                input,
+                &mut self.non_finite,
+                on_frame,
+            );
             return Ok(());
         }
         let mut rest = input;
         while !rest.is_empty() {
             let take = (CHUNK_IN - self.staged).min(rest.len());
-            self.staging[self.staged..self.staged + take].copy_from_slice(&rest[..take]);
+            for (dst, &x) in self.staging[self.staged..self.staged + take]
+                .iter_mut()
+                .zip(&rest[..take])
+            {
+                *dst = finite_or_zero(x, &mut self.non_finite);
+            }
             self.staged += take;
             rest = &rest[take..];
             if self.staged == CHUNK_IN {
@@ -178,10 +197,13 @@ impl PartyResampler {
             produced_slice = &produced_slice[..room as usize];
         }
         self.output_total += produced_slice.len() as u64;
+        // Resampled output is finite (the input was sanitised): nothing more to count.
+        let mut none = 0;
         Self::frame_out(
             &mut self.frame,
             &mut self.frame_fill,
             produced_slice,
+            &mut none,
             on_frame,
         );
         Ok(())
@@ -191,11 +213,14 @@ impl PartyResampler {
         frame: &mut [f32; FRAME_LEN],
         fill: &mut usize,
         mut samples: &[f32],
+        non_finite: &mut u64,
         on_frame: &mut dyn FnMut(&[f32; FRAME_LEN]),
     ) {
         while !samples.is_empty() {
             let take = (FRAME_LEN - *fill).min(samples.len());
-            frame[*fill..*fill + take].copy_from_slice(&samples[..take]);
+            for (dst, &x) in frame[*fill..*fill + take].iter_mut().zip(&samples[..take]) {
+                *dst = finite_or_zero(x, non_finite);
+            }
             *fill += take;
             samples = &samples[take..];
             if *fill == FRAME_LEN {
@@ -203,5 +228,79 @@ impl PartyResampler {
                 *fill = 0;
             }
         }
+    }
+}
+
+fn finite_or_zero(x: f32, count: &mut u64) -> f32 {
+    if x.is_finite() {
+        x
+    } else {
+        *count += 1;
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames_of(rate: u32, seconds: f32, chunk: usize) -> Vec<f32> {
+        let input: Vec<f32> = (0..(rate as f32 * seconds) as usize)
+            .map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / rate as f32).sin() * 0.5)
+            .collect();
+        let mut r = PartyResampler::new(rate).unwrap();
+        let mut out = Vec::new();
+        for c in input.chunks(chunk) {
+            r.push(c, &mut |f| out.extend_from_slice(f)).unwrap();
+        }
+        r.finish(&mut |f| out.extend_from_slice(f)).unwrap();
+        out
+    }
+
+    #[test]
+    fn output_length_follows_sample_counts_exactly() {
+        for rate in [8000, 11025, 16000, 22050, 44100, 48000] {
+            assert_eq!(frames_of(rate, 1.0, 333).len(), 16000, "{rate} Hz");
+        }
+    }
+
+    #[test]
+    fn a_tone_keeps_its_frequency_and_level_and_timing() {
+        for rate in [8000, 44100, 48000] {
+            let out = frames_of(rate, 1.0, 1000);
+            // Zero crossings of a 440 Hz tone over the middle 0.5 s: 440.
+            let mid = &out[4000..12000];
+            let crossings = mid.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
+            assert!((219..=221).contains(&crossings), "{rate} Hz: {crossings}");
+            let rms = (mid.iter().map(|x| x * x).sum::<f32>() / mid.len() as f32).sqrt();
+            assert!(
+                (rms - 0.5 / 2f32.sqrt()).abs() < 0.01,
+                "{rate} Hz: rms {rms}"
+            );
+            // The resampler delay is trimmed: the tone starts at sample 0, not later.
+            assert!(
+                out[..40].iter().any(|x| x.abs() > 0.2),
+                "{rate} Hz: late start"
+            );
+        }
+    }
+
+    #[test]
+    fn non_finite_input_becomes_silence_and_is_counted() {
+        for rate in [16000, 48000] {
+            let mut r = PartyResampler::new(rate).unwrap();
+            let mut out = Vec::new();
+            let input = [0.1, f32::NAN, f32::INFINITY, -0.1].repeat(rate as usize / 4);
+            r.push(&input, &mut |f| out.extend_from_slice(f)).unwrap();
+            r.finish(&mut |f| out.extend_from_slice(f)).unwrap();
+            assert!(out.iter().all(|x| x.is_finite()));
+            assert_eq!(r.non_finite_samples(), rate as u64 / 2);
+        }
+    }
+
+    #[test]
+    fn rejects_rates_out_of_range() {
+        assert!(PartyResampler::new(4000).is_err());
+        assert!(PartyResampler::new(400_000).is_err());
     }
 }

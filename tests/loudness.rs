@@ -110,3 +110,52 @@ fn stereo_call_meters_each_party_separately() {
         .as_ref()
         .is_some_and(|s| s.short_term_lufs.iter().flatten().count() > 100));
 }
+
+#[test]
+fn momentary_and_short_term_series_equal_the_meters_own_windows() {
+    use callcoach_audio::{FeatureConfig, PartyAnalyzer, PartyOutput, FRAME_LEN};
+    let mut reader = hound::WavReader::open(audio("funasr-vad_example_70s.wav")).expect("wav");
+    let samples: Vec<f32> = reader
+        .samples::<i16>()
+        .map(|s| s.expect("sample") as f32 / 32768.0)
+        .collect();
+    let mut ours = PartyAnalyzer::new(FeatureConfig::default()).expect("analyzer");
+    let mut reference =
+        ebur128::EbuR128::new(1, 16000, ebur128::Mode::M | ebur128::Mode::S).expect("meter");
+    let mut expected = Vec::new();
+    let mut got = Vec::new();
+    let mut frame = [0.0f32; FRAME_LEN];
+    for (i, chunk) in samples.chunks_exact(FRAME_LEN).enumerate() {
+        frame.copy_from_slice(chunk);
+        reference.add_frames_f32(&frame).expect("add");
+        if (i + 1) % 10 == 0 {
+            expected.push((
+                reference.loudness_momentary().expect("m"),
+                reference.loudness_shortterm().expect("s"),
+            ));
+        }
+        ours.push_frame(&frame, &mut |o| {
+            if let PartyOutput::Frame(f) = o {
+                if f.index % 10 == 9 {
+                    got.push((f.momentary_lufs, f.short_term_lufs));
+                }
+            }
+        });
+    }
+    ours.finish(&mut |o| {
+        if let PartyOutput::Frame(f) = o {
+            if f.index % 10 == 9 {
+                got.push((f.momentary_lufs, f.short_term_lufs));
+            }
+        }
+    });
+    assert_eq!(got.len(), expected.len());
+    for (k, ((m, s), (em, es))) in got.iter().zip(&expected).enumerate() {
+        for (v, e) in [(m, em), (s, es)] {
+            match v {
+                Some(v) => assert!((*v as f64 - e).abs() < 0.001, "block {k}: {v} vs {e}"),
+                None => assert!(!e.is_finite() || *e < -100.0, "block {k}: None vs {e}"),
+            }
+        }
+    }
+}

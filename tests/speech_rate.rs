@@ -19,6 +19,7 @@ fn check(path: &std::path::Path, chars: u64, tolerance: f64, label: &str) -> f64
     let a = &r.agent;
     let cpm = a.chars_per_minute.expect("rate");
     let reference = chars as f64 * 60.0 / a.utterance_time_s;
+    // Equal to syllables / chars - 1; the 1e-9 absorbs float rounding at an exact bound.
     let err = cpm / reference - 1.0;
     eprintln!(
         "{label}: {} syllables for {chars} chars, {cpm:.0} vs {reference:.0} chars/min ({:+.1} %)",
@@ -26,7 +27,7 @@ fn check(path: &std::path::Path, chars: u64, tolerance: f64, label: &str) -> f64
         err * 100.0
     );
     assert!(
-        err.abs() <= tolerance,
+        err.abs() <= tolerance + 1e-9,
         "{label}: {:+.1} % off (limit ±{:.0} %)",
         err * 100.0,
         tolerance * 100.0
@@ -67,29 +68,16 @@ fn real_recordings_slowed_down() {
     }
 }
 
-/// Fast connected speech (×1.25, 6–7 syllables/s) is where envelope peaks merge: we meet
-/// ±15 % on three of the four clips and are 20 % under on the 13 s clip (see README).
+/// Fast connected speech (×1.25, 6–7 syllables/s) is where envelope peaks merge: the
+/// hardest case; the bound is met with little margin (see README).
 #[test]
 fn real_recordings_sped_up() {
     let dir = tmpdir();
-    let mut worst: f64 = 0.0;
     for (name, chars) in LABELLED {
         let fast = dir.path().join(format!("fast-{name}"));
         tool("sox", &[p(&audio(name)), p(&fast), "tempo", "1.25"]);
-        let r = analyze(&fast);
-        let err = r.agent.syllables as f64 / chars as f64 - 1.0;
-        eprintln!(
-            "{name} tempo 1.25: {} / {chars} ({:+.1} %)",
-            r.agent.syllables,
-            err * 100.0
-        );
-        worst = worst.max(err.abs());
+        check(&fast, chars, 0.15, &format!("{name} tempo 1.25"));
     }
-    assert!(
-        worst <= 0.21,
-        "worst error at tempo 1.25: {:.1} %",
-        worst * 100.0
-    );
 }
 
 #[test]

@@ -182,16 +182,12 @@ struct SourceStats {
 }
 
 impl SourceStats {
-    fn add(&mut self, x: f32) {
-        let a = x.abs();
-        self.peak = self.peak.max(a);
-        if a >= 0.999 {
-            self.clipped += 1;
-        }
-        if x != 0.0 {
-            self.nonzero += 1;
-        }
-        self.samples += 1;
+    /// Separate simple passes: each one vectorises (this runs on every source sample).
+    fn add_block(&mut self, block: &[f32]) {
+        self.peak = block.iter().fold(self.peak, |m, x| m.max(x.abs()));
+        self.clipped += block.iter().filter(|x| x.abs() >= 0.999).count() as u64;
+        self.nonzero += block.iter().filter(|&&x| x != 0.0).count() as u64;
+        self.samples += block.len() as u64;
     }
 }
 
@@ -397,14 +393,11 @@ pub fn analyze_call(input: &CallInput, cfg: &CallConfig) -> Result<CallReport, A
                 finished[si] = true;
                 continue;
             };
-            let frames = block.len() / channels;
             for &(ch, party) in &src.routes {
                 let buf = &mut scratch[party.index()];
                 buf.clear();
-                buf.extend(block.iter().skip(ch).step_by(channels).take(frames));
-                for &x in buf.iter() {
-                    stats[party.index()].add(x);
-                }
+                buf.extend(block.chunks_exact(channels).map(|frame| frame[ch]));
+                stats[party.index()].add_block(buf);
             }
             if channels == 2 && identical {
                 identical = block.chunks_exact(2).all(|lr| lr[0] == lr[1]);

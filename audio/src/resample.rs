@@ -19,9 +19,20 @@ pub const FRAME_LEN: usize = 160;
 pub const MIN_RATE: u32 = 8_000;
 pub const MAX_RATE: u32 = 192_000;
 
-/// Input frames per resampler call. 20 ms at 48 kHz; the FFT resampler's delay is about half an
-/// internal block (a few ms) on top of this staging.
-const CHUNK_IN: usize = 960;
+/// FFT sub-chunks per resampler call.
+const SUB_CHUNKS: usize = 4;
+
+/// Input frames per FFT sub-chunk: a power-of-two multiple of the smallest block the ratio
+/// allows, about 768 frames. FFT sizes then factor into small primes (a size with a large prime
+/// factor makes rustfft fall back to Rader's algorithm, several times slower).
+fn sub_chunk_in(rate_in: u32) -> usize {
+    let (mut a, mut b) = (rate_in as usize, ANALYSIS_RATE as usize);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    let min_block = rate_in as usize / a;
+    min_block * (768 / min_block).max(1).next_power_of_two()
+}
 
 /// Resamples one mono stream to 16 kHz and hands out whole 10 ms frames.
 ///
@@ -63,14 +74,17 @@ impl PartyResampler {
                 "input rate {rate_in} Hz outside {MIN_RATE}..={MAX_RATE} Hz"
             )));
         }
+        let chunk_in = sub_chunk_in(rate_in) * SUB_CHUNKS;
         let (engine, out_len, delay) = if rate_in == ANALYSIS_RATE {
             (None, 0, 0)
         } else {
-            let fft = Fft::<f32>::new(
+            let fft = Fft::<f32>::new_custom(
                 rate_in as usize,
                 ANALYSIS_RATE as usize,
-                CHUNK_IN,
+                chunk_in,
+                SUB_CHUNKS,
                 1,
+                rubato::WindowFunction::BlackmanHarris2,
                 FixedSync::Input,
             )
             .map_err(|e| AudioError::Resampler(e.to_string()))?;
@@ -80,7 +94,7 @@ impl PartyResampler {
         };
         Ok(Self {
             engine,
-            staging: vec![0.0; CHUNK_IN],
+            staging: vec![0.0; chunk_in],
             staged: 0,
             out: vec![0.0; out_len],
             delay_left: delay,
@@ -124,7 +138,7 @@ impl PartyResampler {
         }
         let mut rest = input;
         while !rest.is_empty() {
-            let take = (CHUNK_IN - self.staged).min(rest.len());
+            let take = (self.staging.len() - self.staged).min(rest.len());
             for (dst, &x) in self.staging[self.staged..self.staged + take]
                 .iter_mut()
                 .zip(&rest[..take])
@@ -133,7 +147,7 @@ impl PartyResampler {
             }
             self.staged += take;
             rest = &rest[take..];
-            if self.staged == CHUNK_IN {
+            if self.staged == self.staging.len() {
                 self.run_chunk(None, on_frame)?;
             }
         }
@@ -178,7 +192,7 @@ impl PartyResampler {
         if let Some(n) = partial {
             self.staging[n..].fill(0.0);
         }
-        let input = InterleavedSlice::new(&self.staging[..], 1, CHUNK_IN)
+        let input = InterleavedSlice::new(&self.staging[..], 1, self.staging.len())
             .map_err(|e| AudioError::Resampler(e.to_string()))?;
         let out_frames = self.out.len();
         let mut output = InterleavedSlice::new_mut(&mut self.out[..], 1, out_frames)

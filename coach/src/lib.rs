@@ -1,4 +1,16 @@
-//! The coach: rule book and rule engine turning time-stamped features and transcripts into
-//! warnings. Pure and deterministic (time is an input).
+//! The coach: a TOML rule book (defaults from Chinese call-centre service standards) and a rule
+//! engine that turns time-stamped features and transcripts into warnings with a lifecycle.
 //!
-//! Not built yet: the coach issue fills this crate. It will depend on neither `audio` nor `asr`.
+//! Pure and deterministic: time is an input (call time from sample counts), never the wall
+//! clock, so the same engine runs on live, recorded and already-transcribed calls, and the same
+//! events give the same warnings however they were chunked. Depends on neither `audio` nor `asr`.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod event;
+pub mod rulebook;
+pub mod text;
+pub mod warning;
+
+pub use event::{Event, Frame, Party, TranscriptSegment};
+pub use rulebook::{RuleBook, RuleBookError};
+pub use warning::{Severity, Warning, WarningState};

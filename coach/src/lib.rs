@@ -6,11 +6,13 @@
 //! events give the same warnings however they were chunked. Depends on neither `audio` nor `asr`.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod engine;
 pub mod event;
 pub mod rulebook;
 pub mod text;
 pub mod warning;
 
+pub use engine::{Coach, RuleScore};
 pub use event::{Event, Frame, Party, TranscriptSegment};
 pub use rulebook::{RuleBook, RuleBookError};
 pub use warning::{Severity, Warning, WarningState};

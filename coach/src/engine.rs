@@ -1,0 +1,1218 @@
+//! The rule engine. Feed [`Event`]s in time order with [`Coach::push`]; warnings come out as
+//! state changes. Deterministic: the same events give the same warnings.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Event, Frame, Party, TranscriptSegment};
+use crate::rulebook::{Mode, RuleBook};
+use crate::text::Matcher;
+use crate::warning::{Evidence, Hidden, Severity, Warning, WarningState};
+
+/// How long a one-off warning (jump, interruption, phrase) stays on screen.
+const PULSE_MS: u64 = 3000;
+/// Ongoing warnings refresh their measured value at most this often.
+const UPDATE_MS: u64 = 1000;
+
+/// Score of one rule over the call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleScore {
+    pub rule: String,
+    pub enabled: bool,
+    /// Warnings raised (shown or not).
+    pub violations: u32,
+    /// 100 − 20 per violation, floored at 0; for `polite`, 20 per polite word, capped at 100.
+    pub score: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Active {
+    warning: Warning,
+    /// Pulses clear themselves at this time.
+    expires: Option<u64>,
+    last_update: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SilentStep {
+    /// Waiting for the greeting and caller silence.
+    Watching,
+    /// Prompted step n (1 = repeat 1/2, 2 = repeat 2/2, 3 = closing line, 4 = may hang up).
+    Step(u8),
+    /// The caller spoke: no silent call.
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Sustain {
+    since: Option<u64>,
+}
+
+impl Sustain {
+    /// Tracks a condition; true once it has held for `need_ms`.
+    fn hold(&mut self, on: bool, now: u64, need_ms: u64) -> bool {
+        if on {
+            let since = *self.since.get_or_insert(now);
+            now - since >= need_ms
+        } else {
+            self.since = None;
+            false
+        }
+    }
+}
+
+/// The coach for one call.
+#[derive(Debug, Clone)]
+pub struct Coach {
+    book: RuleBook,
+    rate_band: (f64, f64),
+    now: u64,
+    start: Option<u64>,
+    ended: bool,
+    active: BTreeMap<(String, u8), Active>,
+    counters: BTreeMap<String, u32>,
+    violations: BTreeMap<String, u32>,
+    last_clear: BTreeMap<String, u64>,
+    shown: VecDeque<u64>,
+    log: Vec<Warning>,
+    // Party activity.
+    voiced: [bool; 2],
+    utterance: [bool; 2],
+    ever_voiced: [bool; 2],
+    last_voiced: [Option<u64>; 2],
+    agent_line_end: Option<u64>,
+    parties_seen: [bool; 2],
+    // Rate.
+    rate_buckets: VecDeque<(u32, u32)>,
+    bucket: (u32, u32),
+    rate_out: Sustain,
+    rate_dir: i8,
+    excused: [bool; 2],
+    agent_text: VecDeque<(u64, u64, usize)>,
+    transcripts: bool,
+    // Loudness rules.
+    volume_out: Sustain,
+    volume_dir: i8,
+    weak: Sustain,
+    noise_db: Option<f32>,
+    speech_db: Option<f32>,
+    caller_voiced_frames: u32,
+    noisy: Sustain,
+    // Dead air.
+    mutual_since: Option<u64>,
+    // Silent caller protocol.
+    silent: SilentStep,
+    silent_step_at: u64,
+    // Hold.
+    hold_since: Option<u64>,
+    hold_interaction: u64,
+    hold_alarms: usize,
+    thank_due: Option<(u64, u64)>,
+    // Greeting and closing.
+    greeted: bool,
+    agent_recent: VecDeque<(u64, String)>,
+    // Abuse.
+    abuse_hits: u32,
+    polite_words: u32,
+}
+
+impl Coach {
+    /// A coach for one call. `agent_id` selects a per-agent speech-rate band when the rule book
+    /// has one.
+    pub fn new(book: RuleBook, agent_id: Option<&str>) -> Self {
+        let r = &book.rules.rate;
+        let rate_band = agent_id
+            .and_then(|a| r.agents.get(a))
+            .map(|b| (b.min_cpm, b.max_cpm))
+            .unwrap_or((r.min_cpm, r.max_cpm));
+        Self {
+            rate_band,
+            now: 0,
+            start: None,
+            ended: false,
+            active: BTreeMap::new(),
+            counters: BTreeMap::new(),
+            violations: BTreeMap::new(),
+            last_clear: BTreeMap::new(),
+            shown: VecDeque::new(),
+            log: Vec::new(),
+            voiced: [false; 2],
+            utterance: [false; 2],
+            ever_voiced: [false; 2],
+            last_voiced: [None; 2],
+            agent_line_end: None,
+            parties_seen: [false; 2],
+            rate_buckets: VecDeque::new(),
+            bucket: (0, 0),
+            rate_out: Sustain::default(),
+            rate_dir: 0,
+            excused: [false; 2],
+            agent_text: VecDeque::new(),
+            transcripts: false,
+            volume_out: Sustain::default(),
+            volume_dir: 0,
+            weak: Sustain::default(),
+            noise_db: None,
+            speech_db: None,
+            caller_voiced_frames: 0,
+            noisy: Sustain::default(),
+            mutual_since: None,
+            silent: SilentStep::Watching,
+            silent_step_at: 0,
+            hold_since: None,
+            hold_interaction: 0,
+            hold_alarms: 0,
+            thank_due: None,
+            greeted: false,
+            agent_recent: VecDeque::new(),
+            abuse_hits: 0,
+            polite_words: 0,
+            book,
+        }
+    }
+
+    /// Every warning state change so far (the report's warning log).
+    pub fn log(&self) -> &[Warning] {
+        &self.log
+    }
+
+    /// Per-rule scores so far.
+    pub fn scores(&self) -> Vec<RuleScore> {
+        crate::rulebook::RULE_IDS
+            .iter()
+            .map(|&rule| {
+                let violations = self.violations.get(rule).copied().unwrap_or(0);
+                let score = if rule == "polite" {
+                    (self.polite_words * 20).min(100)
+                } else {
+                    100u32.saturating_sub(20 * violations)
+                };
+                RuleScore {
+                    rule: rule.to_string(),
+                    enabled: self.enabled(rule),
+                    violations,
+                    score,
+                }
+            })
+            .collect()
+    }
+
+    /// Processes one event; appends warning state changes to `out`.
+    pub fn push(&mut self, event: &Event, out: &mut Vec<Warning>) {
+        let t = event.time_ms();
+        self.advance(t, out);
+        if self.start.is_none() && !matches!(event, Event::CallStart { .. }) {
+            self.start = Some(0);
+        }
+        match event {
+            Event::CallStart { t_ms } => self.start = Some(*t_ms),
+            Event::CallEnd { t_ms, hung_up_by } => self.call_end(*t_ms, *hung_up_by, out),
+            Event::HoldStart { t_ms } => {
+                self.hold_since = Some(*t_ms);
+                self.hold_interaction = *t_ms;
+                self.hold_alarms = 0;
+                self.mutual_since = None;
+                self.clear("dead_air", 0, *t_ms, out);
+            }
+            Event::HoldEnd { t_ms } => {
+                if self.hold_since.take().is_some() {
+                    for k in 0..4 {
+                        self.clear("hold", k, *t_ms, out);
+                    }
+                    self.thank_due =
+                        Some((*t_ms, *t_ms + secs(self.book.rules.hold.thank_within_s)));
+                }
+            }
+            Event::Frame(f) => self.frame(f, out),
+            Event::LoudnessJump {
+                party: Party::Agent,
+                t_ms,
+                rise_db,
+            } => {
+                let r = self.book.rules.gradual.clone();
+                if f64::from(*rise_db) >= r.min_rise_db {
+                    let ev = Evidence {
+                        measured: Some(f64::from(*rise_db)),
+                        threshold: Some(r.min_rise_db),
+                        unit: Some("dB".into()),
+                        heard: None,
+                    };
+                    self.pulse(
+                        "gradual",
+                        0,
+                        Party::Agent,
+                        *t_ms,
+                        "音量突然提高",
+                        "Voice raised abruptly",
+                        ev,
+                        &r.line,
+                        out,
+                    );
+                }
+            }
+            Event::LoudnessJump { .. } => {}
+            Event::TalkOver {
+                start_ms,
+                end_ms,
+                second: Party::Agent,
+            } => {
+                let r = self.book.rules.interrupt.clone();
+                let dur = (end_ms - start_ms) as f64 / 1000.0;
+                if dur >= r.min_overlap_s && self.ever_voiced[1] {
+                    let ev = Evidence {
+                        measured: Some(dur),
+                        threshold: Some(r.min_overlap_s),
+                        unit: Some("s".into()),
+                        heard: None,
+                    };
+                    self.pulse(
+                        "interrupt",
+                        0,
+                        Party::Agent,
+                        *start_ms,
+                        "打断了客户讲话",
+                        "Interrupted the caller",
+                        ev,
+                        &r.line,
+                        out,
+                    );
+                }
+            }
+            Event::TalkOver { .. } => {}
+            Event::Transcript(seg) => self.transcript(seg, out),
+        }
+    }
+
+    /// Ends the call at `t_ms` if no `CallEnd` came (closes everything still open).
+    pub fn finish(&mut self, t_ms: u64, out: &mut Vec<Warning>) {
+        if !self.ended {
+            self.push(
+                &Event::CallEnd {
+                    t_ms,
+                    hung_up_by: None,
+                },
+                out,
+            );
+        }
+    }
+
+    fn enabled(&self, rule: &str) -> bool {
+        let r = &self.book.rules;
+        match rule {
+            "rate" => r.rate.enabled,
+            "volume" => r.volume.enabled,
+            "gradual" => r.gradual.enabled,
+            "silent_caller" => r.silent_caller.enabled,
+            "weak_caller" => r.weak_caller.enabled,
+            "noisy_caller" => r.noisy_caller.enabled,
+            "hold" => r.hold.enabled,
+            "dead_air" => r.dead_air.enabled,
+            "interrupt" => r.interrupt.enabled,
+            "greeting" => r.greeting.enabled,
+            "forbidden" => r.forbidden.enabled,
+            "polite" => r.polite.enabled,
+            "closing" => r.closing.enabled,
+            "abusive" => r.abusive.enabled,
+            _ => false,
+        }
+    }
+
+    fn meta(&self, rule: &str) -> (Mode, Severity, f64) {
+        let r = &self.book.rules;
+        macro_rules! m {
+            ($x:expr) => {
+                ($x.mode, $x.severity, $x.cooldown_s)
+            };
+        }
+        match rule {
+            "rate" => m!(r.rate),
+            "volume" => m!(r.volume),
+            "gradual" => m!(r.gradual),
+            "silent_caller" => m!(r.silent_caller),
+            "weak_caller" => m!(r.weak_caller),
+            "noisy_caller" => m!(r.noisy_caller),
+            "hold" => m!(r.hold),
+            "dead_air" => m!(r.dead_air),
+            "interrupt" => m!(r.interrupt),
+            "greeting" => m!(r.greeting),
+            "forbidden" => m!(r.forbidden),
+            "polite" => m!(r.polite),
+            "closing" => m!(r.closing),
+            _ => m!(r.abusive),
+        }
+    }
+
+    /// Raises (or updates) warning `(rule, key)`.
+    #[allow(clippy::too_many_arguments)]
+    fn raise(
+        &mut self,
+        rule: &str,
+        key: u8,
+        party: Party,
+        start_ms: u64,
+        zh: &str,
+        en: &str,
+        evidence: Evidence,
+        line: &str,
+        severity: Option<Severity>,
+        out: &mut Vec<Warning>,
+    ) {
+        if !self.enabled(rule) {
+            return;
+        }
+        let now = self.now;
+        let line = self.book.fill(line);
+        if let Some(a) = self.active.get_mut(&(rule.to_string(), key)) {
+            let changed = a.warning.message_zh != zh || a.warning.evidence.heard != evidence.heard;
+            if changed || now >= a.last_update + UPDATE_MS {
+                a.warning.state = WarningState::Updated;
+                a.warning.t_ms = now;
+                a.warning.message_zh = zh.to_string();
+                a.warning.message_en = en.to_string();
+                a.warning.evidence = evidence;
+                a.warning.line = line;
+                if let Some(s) = severity {
+                    a.warning.severity = s;
+                }
+                a.last_update = now;
+                out.push(a.warning.clone());
+                self.log.push(a.warning.clone());
+            }
+            return;
+        }
+        let (mode, default_severity, cooldown) = self.meta(rule);
+        if let Some(&cleared) = self.last_clear.get(rule) {
+            if now < cleared + secs(cooldown) {
+                return;
+            }
+        }
+        let n = self.counters.entry(rule.to_string()).or_insert(0);
+        *n += 1;
+        let id = format!("{rule}#{n}");
+        *self.violations.entry(rule.to_string()).or_insert(0) += 1;
+        while self.shown.front().is_some_and(|&t| t + 60_000 <= now) {
+            self.shown.pop_front();
+        }
+        let hidden = if mode == Mode::Log {
+            Some(Hidden::LogOnly)
+        } else if self.shown.len() >= self.book.settings.max_warnings_per_minute as usize {
+            Some(Hidden::RateCapped)
+        } else {
+            self.shown.push_back(now);
+            None
+        };
+        let warning = Warning {
+            id,
+            rule: rule.to_string(),
+            severity: severity.unwrap_or(default_severity),
+            party,
+            state: WarningState::Raised,
+            t_ms: now,
+            start_ms,
+            message_zh: zh.to_string(),
+            message_en: en.to_string(),
+            evidence,
+            line,
+            hidden,
+        };
+        out.push(warning.clone());
+        self.log.push(warning.clone());
+        self.active.insert(
+            (rule.to_string(), key),
+            Active {
+                warning,
+                expires: None,
+                last_update: now,
+            },
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn pulse(
+        &mut self,
+        rule: &str,
+        key: u8,
+        party: Party,
+        start_ms: u64,
+        zh: &str,
+        en: &str,
+        evidence: Evidence,
+        line: &str,
+        out: &mut Vec<Warning>,
+    ) {
+        // A new occurrence while one is showing replaces it.
+        self.clear(rule, key, self.now, out);
+        self.last_clear.remove(rule);
+        self.raise(
+            rule, key, party, start_ms, zh, en, evidence, line, None, out,
+        );
+        if let Some(a) = self.active.get_mut(&(rule.to_string(), key)) {
+            a.expires = Some(self.now + PULSE_MS);
+        }
+    }
+
+    fn clear(&mut self, rule: &str, key: u8, t: u64, out: &mut Vec<Warning>) {
+        if let Some(mut a) = self.active.remove(&(rule.to_string(), key)) {
+            a.warning.state = WarningState::Cleared;
+            a.warning.t_ms = t;
+            out.push(a.warning.clone());
+            self.log.push(a.warning);
+            self.last_clear.insert(rule.to_string(), t);
+        }
+    }
+
+    /// Moves time forward: expires pulses, fires time-outs.
+    fn advance(&mut self, t: u64, out: &mut Vec<Warning>) {
+        self.now = self.now.max(t);
+        let due: Vec<(String, u8, u64)> = self
+            .active
+            .iter()
+            .filter_map(|((r, k), a)| {
+                a.expires
+                    .filter(|&e| e <= self.now)
+                    .map(|e| (r.clone(), *k, e))
+            })
+            .collect();
+        for (r, k, e) in due {
+            self.clear(&r, k, e, out);
+        }
+        if let Some((from, due)) = self.thank_due {
+            if self.now >= due {
+                self.thank_due = None;
+                if self.transcripts {
+                    let r = self.book.rules.hold.clone();
+                    let ev = Evidence {
+                        threshold: Some(r.thank_within_s),
+                        unit: Some("s".into()),
+                        ..Evidence::default()
+                    };
+                    self.pulse(
+                        "hold",
+                        4,
+                        Party::Agent,
+                        from,
+                        "等待结束后未感谢客户",
+                        "Did not thank the caller after the hold",
+                        ev,
+                        &r.line_thank,
+                        out,
+                    );
+                }
+            }
+        }
+    }
+
+    fn frame(&mut self, f: &Frame, out: &mut Vec<Warning>) {
+        let p = f.party.index();
+        self.parties_seen[p] = true;
+        let was_utterance = self.utterance[p];
+        self.voiced[p] = f.voiced;
+        self.utterance[p] = f.utterance;
+        if f.voiced {
+            self.ever_voiced[p] = true;
+            self.last_voiced[p] = Some(f.t_ms);
+        }
+        let boundary = f.t_ms % 100 == 90;
+        match f.party {
+            Party::Agent => {
+                if was_utterance && !f.utterance {
+                    self.agent_line_end = Some(f.t_ms);
+                }
+                self.bucket.0 += u32::from(f.utterance);
+                self.bucket.1 += u32::from(f.nucleus);
+                if boundary {
+                    self.rate_tick(out);
+                }
+                if let (Some(st), true) = (f.short_term_lufs, f.utterance) {
+                    self.volume_tick(st, out);
+                }
+                if f.voiced && self.hold_since.is_some() {
+                    self.hold_interaction = f.t_ms;
+                    self.clear("hold", 0, f.t_ms, out);
+                }
+                self.greeting_timeout(out);
+            }
+            Party::Caller => {
+                self.caller_levels(f, boundary, out);
+                if f.voiced && !matches!(self.silent, SilentStep::Done) {
+                    self.silent = SilentStep::Done;
+                    self.clear("silent_caller", 0, f.t_ms, out);
+                }
+                // Cross-party rules once both parties' frames for this time are in.
+                self.dead_air(out);
+                self.silent_caller(out);
+            }
+        }
+        self.hold_tick(out);
+    }
+
+    fn rate_tick(&mut self, out: &mut Vec<Warning>) {
+        let r = self.book.rules.rate.clone();
+        let cap = (r.window_s * 10.0).round() as usize;
+        self.rate_buckets.push_back(self.bucket);
+        self.bucket = (0, 0);
+        while self.rate_buckets.len() > cap {
+            self.rate_buckets.pop_front();
+        }
+        let cpm = if self.transcripts && !self.agent_text.is_empty() {
+            // Transcript-based: characters ÷ summed segment time over the window.
+            while self
+                .agent_text
+                .front()
+                .is_some_and(|&(end, _, _)| end + secs(r.window_s) < self.now)
+            {
+                self.agent_text.pop_front();
+            }
+            let dur: u64 = self.agent_text.iter().map(|x| x.1).sum();
+            let chars: usize = self.agent_text.iter().map(|x| x.2).sum();
+            (dur as f64 >= r.min_speech_s * 1000.0).then(|| chars as f64 * 60_000.0 / dur as f64)
+        } else {
+            let (utt, nuc) = self
+                .rate_buckets
+                .iter()
+                .fold((0u32, 0u32), |a, b| (a.0 + b.0, a.1 + b.1));
+            (f64::from(utt) * 0.01 >= r.min_speech_s)
+                .then(|| f64::from(nuc) * 60.0 / (f64::from(utt) * 0.01))
+        };
+        let (lo, hi) = self.rate_band;
+        let dir = match cpm {
+            Some(c) if c > hi && !self.excused[0] => 1,
+            Some(c) if c < lo && !self.excused[1] => -1,
+            _ => 0,
+        };
+        if dir != self.rate_dir {
+            self.rate_out = Sustain::default();
+            self.clear("rate", 0, self.now, out);
+            self.rate_dir = dir;
+        }
+        if self.rate_out.hold(dir != 0, self.now, secs(r.sustain_s)) {
+            let c = cpm.unwrap_or(0.0);
+            let (zh, en, line, th) = if dir > 0 {
+                (
+                    format!("语速过快：每分钟{c:.0}字"),
+                    format!("Speaking too fast: {c:.0} chars/min"),
+                    r.line_too_fast.clone(),
+                    hi,
+                )
+            } else {
+                (
+                    format!("语速过慢：每分钟{c:.0}字"),
+                    format!("Speaking too slowly: {c:.0} chars/min"),
+                    r.line_too_slow.clone(),
+                    lo,
+                )
+            };
+            let ev = Evidence {
+                measured: Some(c.round()),
+                threshold: Some(th),
+                unit: Some("chars/min".into()),
+                heard: None,
+            };
+            let start = self.rate_out.since.unwrap_or(self.now);
+            self.raise(
+                "rate",
+                0,
+                Party::Agent,
+                start,
+                &zh,
+                &en,
+                ev,
+                &line,
+                None,
+                out,
+            );
+        }
+    }
+
+    fn volume_tick(&mut self, st: f32, out: &mut Vec<Warning>) {
+        let r = self.book.rules.volume.clone();
+        let v = f64::from(st);
+        let dir = if v > r.max_lufs {
+            1
+        } else if v < r.min_lufs {
+            -1
+        } else {
+            0
+        };
+        if dir != self.volume_dir {
+            self.volume_out = Sustain::default();
+            self.clear("volume", 0, self.now, out);
+            self.volume_dir = dir;
+        }
+        if self.volume_out.hold(dir != 0, self.now, secs(r.sustain_s)) {
+            let (zh, en, line, th) = if dir > 0 {
+                (
+                    format!("音量过大：{v:.0} LUFS"),
+                    format!("Too loud: {v:.0} LUFS"),
+                    r.line_too_loud.clone(),
+                    r.max_lufs,
+                )
+            } else {
+                (
+                    format!("音量过小：{v:.0} LUFS"),
+                    format!("Too quiet: {v:.0} LUFS"),
+                    r.line_too_quiet.clone(),
+                    r.min_lufs,
+                )
+            };
+            let ev = Evidence {
+                measured: Some((v * 10.0).round() / 10.0),
+                threshold: Some(th),
+                unit: Some("LUFS".into()),
+                heard: None,
+            };
+            let start = self.volume_out.since.unwrap_or(self.now);
+            self.raise(
+                "volume",
+                0,
+                Party::Agent,
+                start,
+                &zh,
+                &en,
+                ev,
+                &line,
+                None,
+                out,
+            );
+        }
+    }
+
+    fn caller_levels(&mut self, f: &Frame, boundary: bool, out: &mut Vec<Warning>) {
+        // Exponential averages with a ~3 s time constant, separately for speech and pauses.
+        const ALPHA: f32 = 0.0033;
+        let slot = if f.voiced {
+            &mut self.speech_db
+        } else {
+            &mut self.noise_db
+        };
+        *slot = Some(match *slot {
+            Some(v) => v + ALPHA * (f.energy_db - v),
+            None => f.energy_db,
+        });
+        if f.voiced {
+            self.caller_voiced_frames += 1;
+        }
+        if let (Some(st), true) = (f.short_term_lufs, f.utterance) {
+            let r = self.book.rules.weak_caller.clone();
+            let v = f64::from(st);
+            if self
+                .weak
+                .hold(v < r.max_caller_lufs, self.now, secs(r.sustain_s))
+            {
+                let ev = Evidence {
+                    measured: Some((v * 10.0).round() / 10.0),
+                    threshold: Some(r.max_caller_lufs),
+                    unit: Some("LUFS".into()),
+                    heard: None,
+                };
+                let start = self.weak.since.unwrap_or(self.now);
+                self.raise(
+                    "weak_caller",
+                    0,
+                    Party::Caller,
+                    start,
+                    "客户声音微弱",
+                    "The caller is hard to hear",
+                    ev,
+                    &r.line,
+                    None,
+                    out,
+                );
+            } else if self.weak.since.is_none() {
+                self.clear("weak_caller", 0, self.now, out);
+            }
+        }
+        if boundary && self.caller_voiced_frames >= 200 {
+            if let (Some(s), Some(n)) = (self.speech_db, self.noise_db) {
+                let r = self.book.rules.noisy_caller.clone();
+                let snr = f64::from(s - n);
+                let noisy = snr < r.min_snr_db || f64::from(n) > r.max_noise_dbfs;
+                if self.noisy.hold(noisy, self.now, secs(r.sustain_s)) {
+                    let ev = Evidence {
+                        measured: Some(snr.round()),
+                        threshold: Some(r.min_snr_db),
+                        unit: Some("dB SNR".into()),
+                        heard: None,
+                    };
+                    let start = self.noisy.since.unwrap_or(self.now);
+                    self.raise(
+                        "noisy_caller",
+                        0,
+                        Party::Caller,
+                        start,
+                        "客户环境杂音大",
+                        "Noisy line on the caller's side",
+                        ev,
+                        &r.line,
+                        None,
+                        out,
+                    );
+                } else if !noisy {
+                    self.clear("noisy_caller", 0, self.now, out);
+                }
+            }
+        }
+    }
+
+    fn dead_air(&mut self, out: &mut Vec<Warning>) {
+        let r = self.book.rules.dead_air.clone();
+        let silent = !self.voiced[0] && !self.voiced[1];
+        let mid_call =
+            self.ever_voiced[0] && self.ever_voiced[1] && !self.ended && self.hold_since.is_none();
+        let protocol = matches!(self.silent, SilentStep::Step(_));
+        if silent && mid_call && !protocol {
+            let since = *self.mutual_since.get_or_insert(self.now);
+            let dur = (self.now - since) as f64 / 1000.0;
+            if dur >= r.max_silence_s {
+                let ev = Evidence {
+                    measured: Some(dur.floor()),
+                    threshold: Some(r.max_silence_s),
+                    unit: Some("s".into()),
+                    heard: None,
+                };
+                self.raise(
+                    "dead_air",
+                    0,
+                    Party::Agent,
+                    since,
+                    &format!("冷场{:.0}秒", dur.floor()),
+                    &format!("Dead air for {:.0} s", dur.floor()),
+                    ev,
+                    &r.line,
+                    None,
+                    out,
+                );
+            }
+        } else {
+            self.mutual_since = None;
+            self.clear("dead_air", 0, self.now, out);
+        }
+    }
+
+    fn silent_caller(&mut self, out: &mut Vec<Warning>) {
+        if self.ever_voiced[1] || !self.parties_seen[1] {
+            return;
+        }
+        let r = self.book.rules.silent_caller.clone();
+        let Some(line_end) = self.agent_line_end else {
+            return;
+        };
+        if self.utterance[0] {
+            return; // the agent is speaking a line
+        }
+        let quiet_ms = self.now.saturating_sub(line_end);
+        let (next, wait, zh, en, line, sev) = match self.silent {
+            SilentStep::Watching => (
+                1,
+                r.caller_silent_s,
+                "无声电话：请重复开头语（1/2）",
+                "Silent caller: repeat the opening line (1/2)",
+                r.opening_line.clone(),
+                Severity::Warning,
+            ),
+            SilentStep::Step(1) => (
+                2,
+                r.repeat_after_s,
+                "无声电话：请再次重复开头语（2/2）",
+                "Silent caller: repeat the opening line (2/2)",
+                r.opening_line.clone(),
+                Severity::Warning,
+            ),
+            SilentStep::Step(2) => (
+                3,
+                r.closing_after_s,
+                "无声电话：请说结束语",
+                "Silent caller: say the closing line for silent calls",
+                r.closing_line.clone(),
+                Severity::Warning,
+            ),
+            SilentStep::Step(3) => (
+                4,
+                r.hangup_after_s,
+                "无声电话：现在可以挂机",
+                "Silent caller: you may end the call now",
+                String::new(),
+                Severity::Info,
+            ),
+            _ => return,
+        };
+        // Each step needs a new line from the agent after the previous prompt (except the first).
+        let spoke_since_prompt =
+            matches!(self.silent, SilentStep::Watching) || line_end > self.silent_step_at;
+        if spoke_since_prompt && quiet_ms >= secs(wait) {
+            self.silent = SilentStep::Step(next);
+            self.silent_step_at = self.now;
+            let ev = Evidence {
+                measured: Some(f64::from(next)),
+                threshold: Some(4.0),
+                unit: Some("step".into()),
+                heard: None,
+            };
+            let start = self.start.unwrap_or(0);
+            self.raise(
+                "silent_caller",
+                0,
+                Party::Agent,
+                start,
+                zh,
+                en,
+                ev,
+                &line,
+                Some(sev),
+                out,
+            );
+        }
+    }
+
+    fn hold_tick(&mut self, out: &mut Vec<Warning>) {
+        let Some(since) = self.hold_since else { return };
+        let r = self.book.rules.hold.clone();
+        let quiet = self.now - self.hold_interaction;
+        if quiet >= secs(r.interact_every_s) {
+            let ev = Evidence {
+                measured: Some((quiet / 1000) as f64),
+                threshold: Some(r.interact_every_s),
+                unit: Some("s".into()),
+                heard: None,
+            };
+            self.raise(
+                "hold",
+                0,
+                Party::Agent,
+                self.hold_interaction,
+                "等待中请与客户交流",
+                "On hold: speak to the caller",
+                ev,
+                &r.line_interact,
+                None,
+                out,
+            );
+        }
+        let held = self.now - since;
+        while self.hold_alarms < r.alarm_s.len().min(3) && held >= secs(r.alarm_s[self.hold_alarms])
+        {
+            let limit = r.alarm_s[self.hold_alarms];
+            let last = self.hold_alarms + 1 == r.alarm_s.len();
+            self.hold_alarms += 1;
+            let ev = Evidence {
+                measured: Some(limit),
+                threshold: Some(limit),
+                unit: Some("s".into()),
+                heard: None,
+            };
+            let sev = if last {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            };
+            self.raise(
+                "hold",
+                self.hold_alarms as u8,
+                Party::Agent,
+                since,
+                &format!("等待已超过{limit:.0}秒"),
+                &format!("On hold for over {limit:.0} s"),
+                ev,
+                &r.line_alarm,
+                Some(sev),
+                out,
+            );
+        }
+    }
+
+    fn greeting_timeout(&mut self, out: &mut Vec<Warning>) {
+        let r = self.book.rules.greeting.clone();
+        let start = self.start.unwrap_or(0);
+        if !self.greeted && self.now >= start + secs(r.within_s) {
+            self.greeted = true;
+            if !self.ever_voiced[0] {
+                let ev = Evidence {
+                    threshold: Some(r.within_s),
+                    unit: Some("s".into()),
+                    ..Evidence::default()
+                };
+                self.pulse(
+                    "greeting",
+                    0,
+                    Party::Agent,
+                    start,
+                    "未及时问候客户",
+                    "No greeting in the first seconds",
+                    ev,
+                    &r.line,
+                    out,
+                );
+            }
+        }
+    }
+
+    fn transcript(&mut self, seg: &TranscriptSegment, out: &mut Vec<Warning>) {
+        self.transcripts = true;
+        let m = Matcher::new(&seg.text);
+        let tol = self.book.settings.phrase_tolerance;
+        match seg.party {
+            Party::Caller => {
+                if !seg.text.trim().is_empty() {
+                    self.ever_voiced[1] = true;
+                }
+                let r = self.book.rules.rate.clone();
+                if r.excuse_too_fast.iter().any(|p| m.find(p, tol).is_some()) {
+                    self.excused[0] = true;
+                }
+                if r.excuse_too_slow.iter().any(|p| m.find(p, tol).is_some()) {
+                    self.excused[1] = true;
+                }
+                let a = self.book.rules.abusive.clone();
+                if let Some(word) = a.words.iter().find_map(|w| m.find(w, 0)) {
+                    self.abuse_hits += 1;
+                    let n = self.abuse_hits;
+                    let ev = Evidence {
+                        measured: Some(f64::from(n)),
+                        threshold: Some(f64::from(a.reminders_before_end)),
+                        unit: Some("reminders".into()),
+                        heard: Some(word),
+                    };
+                    if n > a.reminders_before_end {
+                        self.pulse(
+                            "abusive",
+                            0,
+                            Party::Caller,
+                            seg.start_ms,
+                            "已提醒三次：可礼貌结束通话",
+                            "Reminded enough: you may end the call politely",
+                            ev,
+                            &a.end_line,
+                            out,
+                        );
+                    } else {
+                        let zh = format!(
+                            "客户言语不文明：请礼貌提醒（{n}/{}）",
+                            a.reminders_before_end
+                        );
+                        let en = format!(
+                            "Abusive caller: remind politely ({n}/{})",
+                            a.reminders_before_end
+                        );
+                        self.pulse(
+                            "abusive",
+                            0,
+                            Party::Caller,
+                            seg.start_ms,
+                            &zh,
+                            &en,
+                            ev,
+                            &a.reminder_line,
+                            out,
+                        );
+                    }
+                }
+            }
+            Party::Agent => {
+                self.agent_text.push_back((
+                    seg.end_ms,
+                    seg.end_ms.saturating_sub(seg.start_ms),
+                    m.char_count(),
+                ));
+                self.greeting_text(seg, &m, out);
+                let f = self.book.rules.forbidden.clone();
+                for (category, phrases) in &f.categories {
+                    if let Some(heard) = phrases.iter().find_map(|p| m.find(p, tol)) {
+                        let ev = Evidence {
+                            heard: Some(heard.clone()),
+                            unit: Some(category.clone()),
+                            ..Evidence::default()
+                        };
+                        let zh = format!("忌语（{category}）：“{heard}”");
+                        let en = format!("Forbidden phrase ({category}): \u{201c}{heard}\u{201d}");
+                        self.pulse(
+                            "forbidden",
+                            0,
+                            Party::Agent,
+                            seg.start_ms,
+                            &zh,
+                            &en,
+                            ev,
+                            &f.line,
+                            out,
+                        );
+                    }
+                }
+                let polite = self.book.rules.polite.words.clone();
+                // Count the longest polite words first so 请问 is not also counted as 请.
+                let mut rest = m.text.clone();
+                let mut words = polite;
+                words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
+                for w in &words {
+                    let n = rest.matches(w.as_str()).count();
+                    self.polite_words += n as u32;
+                    rest = rest.replace(w.as_str(), "|");
+                }
+                if let Some((from, _)) = self.thank_due {
+                    let h = self.book.rules.hold.clone();
+                    if seg.start_ms >= from
+                        && h.thank_phrases.iter().any(|p| m.find(p, tol).is_some())
+                    {
+                        self.thank_due = None;
+                    }
+                }
+                self.agent_recent.push_back((seg.end_ms, m.text.clone()));
+                let keep = secs(self.book.rules.closing.last_s);
+                while self
+                    .agent_recent
+                    .front()
+                    .is_some_and(|(end, _)| end + keep < seg.end_ms)
+                {
+                    self.agent_recent.pop_front();
+                }
+            }
+        }
+    }
+
+    fn greeting_text(&mut self, seg: &TranscriptSegment, m: &Matcher, out: &mut Vec<Warning>) {
+        let r = self.book.rules.greeting.clone();
+        let start = self.start.unwrap_or(0);
+        if self.greeted || seg.start_ms > start + secs(r.within_s) {
+            return;
+        }
+        self.greeted = true;
+        let tol = self.book.settings.phrase_tolerance;
+        let missing: Vec<String> = r
+            .must_include
+            .iter()
+            .map(|p| self.book.fill(p))
+            .filter(|p| m.find(p, tol).is_none())
+            .collect();
+        let holiday_missing =
+            self.book.is_holiday() && !r.holiday_phrases.iter().any(|p| m.find(p, tol).is_some());
+        if missing.is_empty() && !holiday_missing {
+            return;
+        }
+        let mut what = missing.join("、");
+        if holiday_missing {
+            if !what.is_empty() {
+                what.push('、');
+            }
+            what.push_str("节日问候");
+        }
+        let ev = Evidence {
+            heard: Some(m.text.clone()),
+            unit: Some(format!("missing: {what}")),
+            ..Evidence::default()
+        };
+        let mut line = r.line.clone();
+        if holiday_missing {
+            line = format!(
+                "{}，{line}",
+                r.holiday_phrases.first().cloned().unwrap_or_default()
+            );
+        }
+        self.pulse(
+            "greeting",
+            0,
+            Party::Agent,
+            seg.start_ms,
+            &format!("开头语不完整：缺少{what}"),
+            &format!("Incomplete greeting: missing {what}"),
+            ev,
+            &line,
+            out,
+        );
+    }
+
+    fn call_end(&mut self, t: u64, hung_up_by: Option<Party>, out: &mut Vec<Warning>) {
+        if self.ended {
+            return;
+        }
+        // Silent-caller protocol cut short.
+        if let SilentStep::Step(n) = self.silent {
+            if n < 4 {
+                let r = self.book.rules.silent_caller.clone();
+                let ev = Evidence {
+                    measured: Some(f64::from(n)),
+                    threshold: Some(4.0),
+                    unit: Some("step".into()),
+                    heard: None,
+                };
+                self.raise(
+                    "silent_caller",
+                    1,
+                    Party::Agent,
+                    t,
+                    "无声电话流程未完成即挂机",
+                    "Ended a silent call before the protocol was complete",
+                    ev,
+                    &r.closing_line,
+                    Some(Severity::Critical),
+                    out,
+                );
+            }
+        }
+        let c = self.book.rules.closing.clone();
+        if self.transcripts && self.ever_voiced[1] {
+            let recent: Vec<Matcher> = self
+                .agent_recent
+                .iter()
+                .filter(|(end, _)| end + secs(c.last_s) >= t)
+                .map(|(_, text)| Matcher::new(text))
+                .collect();
+            let tol = self.book.settings.phrase_tolerance;
+            let has = |phrases: &[String]| {
+                recent
+                    .iter()
+                    .any(|m| phrases.iter().any(|p| m.find(p, tol).is_some()))
+            };
+            let mut missing = Vec::new();
+            if !has(&c.confirm_phrases) {
+                missing.push("确认还有其他问题");
+            }
+            if !has(&c.goodbye_phrases) {
+                missing.push("再见");
+            }
+            if !missing.is_empty() {
+                let what = missing.join("、");
+                let ev = Evidence {
+                    unit: Some(format!("missing: {what}")),
+                    ..Evidence::default()
+                };
+                self.raise(
+                    "closing",
+                    0,
+                    Party::Agent,
+                    t,
+                    &format!("结束语不完整：缺少{what}"),
+                    &format!("Incomplete closing: missing {what}"),
+                    ev,
+                    &c.line,
+                    None,
+                    out,
+                );
+            }
+        }
+        let allowed_first = matches!(self.silent, SilentStep::Step(4))
+            || self.abuse_hits > self.book.rules.abusive.reminders_before_end;
+        if c.caller_hangs_up_first && hung_up_by == Some(Party::Agent) && !allowed_first {
+            self.raise(
+                "closing",
+                1,
+                Party::Agent,
+                t,
+                "坐席先挂机",
+                "The agent hung up before the caller",
+                Evidence::default(),
+                &c.line,
+                None,
+                out,
+            );
+        }
+        self.ended = true;
+        let keys: Vec<(String, u8)> = self.active.keys().cloned().collect();
+        for (r, k) in keys {
+            self.clear(&r, k, t, out);
+        }
+    }
+}
+
+fn secs(s: f64) -> u64 {
+    (s * 1000.0).round().max(0.0) as u64
+}

@@ -1,15 +1,19 @@
 //! `callcoach`: command-line entry point. Parsing and wiring only; the work is in the crates.
 
 mod bench;
+mod coaching;
 mod summary;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use callcoach_audio::analyze::{analyze_call, AgentChannel, CallInput};
+use callcoach_audio::analyze::{analyze_call_observed, AgentChannel, CallInput, CallReport};
 use callcoach_audio::call::CallConfig;
+use callcoach_coach::rulebook::{check, RuleBook, DEFAULT_RULES};
+use callcoach_coach::{transcript, Party, RuleScore, Warning};
 use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -40,6 +44,28 @@ enum Command {
         /// Analyse the part that is there when a file is shorter than its header says.
         #[arg(long)]
         allow_truncated: bool,
+        /// Rule book (TOML); the embedded defaults when omitted.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Timed transcript (JSON lines or SRT); `agent=FILE` / `caller=FILE` for a one-party
+        /// SRT without speaker prefixes. Repeatable.
+        #[arg(long)]
+        transcript: Vec<String>,
+        /// Agent id, for a per-agent speech-rate band in the rule book.
+        #[arg(long)]
+        agent_id: Option<String>,
+        /// Date of the call (YYYY-MM-DD), for the holiday greeting.
+        #[arg(long)]
+        call_date: Option<String>,
+    },
+    /// Print or check a rule book.
+    Rules {
+        /// Print the embedded default rule book.
+        #[arg(long, conflicts_with = "check")]
+        print_default: bool,
+        /// Check a rule book and point at every mistake.
+        #[arg(long)]
+        check: Option<PathBuf>,
     },
     /// Measure the real-time factor of the feature path on a 10-minute stereo call.
     Bench {
@@ -71,12 +97,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Rules {
+            print_default,
+            check: file,
+        } => rules(print_default, file),
         Command::Analyze {
             call,
             caller,
             agent_channel,
             json,
             allow_truncated,
+            rules,
+            transcript,
+            agent_id,
+            call_date,
         } => {
             let input = CallInput {
                 call,
@@ -87,21 +121,118 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 allow_truncated,
             };
-            let report = analyze_call(&input, &CallConfig::default())?;
+            let mut book = match &rules {
+                Some(path) => RuleBook::load(path)?,
+                None => RuleBook::default_book(),
+            };
+            if let Some(date) = call_date {
+                book.settings.call_date = date;
+            }
+            let segments = load_transcripts(&transcript)?;
+            let coach = callcoach_coach::Coach::new(book, agent_id.as_deref());
+            let mut feed = coaching::CoachFeed::new(coach, segments);
+            let audio = analyze_call_observed(&input, &CallConfig::default(), &mut |o| feed.on(o))?;
+            let (coach, warnings) = feed.finish((audio.summary.duration_s * 1000.0).round() as u64);
+            let report = FullReport {
+                call: &audio,
+                coach: CoachReport {
+                    rules: rules
+                        .as_ref()
+                        .map_or_else(|| "(default)".to_string(), |p| p.display().to_string()),
+                    transcript: !transcript.is_empty(),
+                    warnings,
+                    scores: coach.scores(),
+                },
+            };
             let text = serde_json::to_string_pretty(&report).context("serialising the report")?;
             match json.as_deref() {
                 Some(p) if p.as_os_str() == "-" => println!("{text}"),
                 Some(p) => {
-                    print!("{}", summary::render(&report));
+                    print!(
+                        "{}",
+                        summary::render(&audio, &report.coach.warnings, &report.coach.scores)
+                    );
                     std::fs::write(p, text + "\n").with_context(|| {
                         format!("{}: cannot write the JSON report", p.display())
                     })?;
                     println!("JSON report: {}", p.display());
                 }
-                None => print!("{}", summary::render(&report)),
+                None => print!(
+                    "{}",
+                    summary::render(&audio, &report.coach.warnings, &report.coach.scores)
+                ),
             }
             Ok(())
         }
         Command::Bench { minutes, rates } => bench::run(minutes, &rates),
+    }
+}
+
+/// The JSON report: the audio analysis plus the coach's warnings and scores.
+#[derive(Serialize)]
+struct FullReport<'a> {
+    #[serde(flatten)]
+    call: &'a CallReport,
+    coach: CoachReport,
+}
+
+#[derive(Serialize)]
+struct CoachReport {
+    /// The rule book used.
+    rules: String,
+    /// Whether text rules had a transcript to work on.
+    transcript: bool,
+    /// Every warning state change (raised, updated, cleared), in time order.
+    warnings: Vec<Warning>,
+    scores: Vec<RuleScore>,
+}
+
+fn load_transcripts(args: &[String]) -> anyhow::Result<Vec<callcoach_coach::TranscriptSegment>> {
+    let mut all = Vec::new();
+    for arg in args {
+        let (party, path) = match arg.split_once('=') {
+            Some(("agent", p)) => (Some(Party::Agent), p),
+            Some(("caller", p)) => (Some(Party::Caller), p),
+            _ => (None, arg.as_str()),
+        };
+        all.extend(transcript::load(std::path::Path::new(path), party)?);
+    }
+    all.sort_by_key(|s| (s.end_ms, s.start_ms));
+    Ok(all)
+}
+
+fn rules(print_default: bool, file: Option<PathBuf>) -> anyhow::Result<()> {
+    match (print_default, file) {
+        (true, _) => {
+            print!("{DEFAULT_RULES}");
+            Ok(())
+        }
+        (false, Some(path)) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("{}: cannot read the rule book", path.display()))?;
+            let problems = check(&text);
+            if problems.is_empty() {
+                println!("{}: OK", path.display());
+                return Ok(());
+            }
+            for p in &problems {
+                println!(
+                    "{}:{}:{}: {}: {}",
+                    path.display(),
+                    p.line,
+                    p.column,
+                    p.field,
+                    p.message
+                );
+            }
+            anyhow::bail!(
+                "{}: {} problem(s) in the rule book",
+                path.display(),
+                problems.len()
+            )
+        }
+        (false, None) => anyhow::bail!(
+            "say what to do: `callcoach rules --print-default` or `callcoach rules --check FILE`"
+        ),
     }
 }

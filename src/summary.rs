@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use callcoach_audio::analyze::{CallReport, PartyReport};
+use callcoach_coach::{RuleScore, Warning, WarningState};
 
 fn opt(v: Option<f32>, unit: &str) -> String {
     v.map(|x| format!("{x:.1} {unit}"))
@@ -38,8 +39,9 @@ fn party(out: &mut String, r: &PartyReport) {
     );
     let _ = writeln!(
         out,
-        "    longest silence {:.1} s, loudness jumps {}{}",
+        "    longest silence {:.1} s, longest monologue {:.1} s, loudness jumps {}{}",
         r.longest_silence_s,
+        r.longest_monologue_s,
         r.loudness_jumps.len(),
         r.loudness_jumps
             .iter()
@@ -49,7 +51,7 @@ fn party(out: &mut String, r: &PartyReport) {
 }
 
 /// Renders the summary as text.
-pub fn render(r: &CallReport) -> String {
+pub fn render(r: &CallReport, warnings: &[Warning], scores: &[RuleScore]) -> String {
     let mut out = String::new();
     let files: Vec<_> = r
         .files
@@ -102,6 +104,34 @@ pub fn render(r: &CallReport) -> String {
             "  mutual silences (dead air ≥ 1 s): {}, longest {:.1} s",
             r.summary.mutual_silence_count, r.summary.longest_mutual_silence_s
         );
+    }
+    let raised: Vec<&Warning> = warnings
+        .iter()
+        .filter(|w| w.state == WarningState::Raised)
+        .collect();
+    let _ = writeln!(out, "  coaching: {} warning(s)", raised.len());
+    for w in &raised {
+        let hidden = match w.hidden {
+            Some(h) => format!(" ({h:?})").to_lowercase(),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "    {:>6.1} s  {:<13} {:?}{hidden}: {} — 参考话术: {}",
+            w.t_ms as f64 / 1000.0,
+            w.rule,
+            w.severity,
+            w.message_zh,
+            if w.line.is_empty() { "—" } else { &w.line }
+        );
+    }
+    let failed: Vec<String> = scores
+        .iter()
+        .filter(|s| s.enabled && s.violations > 0 && s.rule != "polite")
+        .map(|s| format!("{} {}", s.rule, s.score))
+        .collect();
+    if !failed.is_empty() {
+        let _ = writeln!(out, "  scores below 100: {}", failed.join(", "));
     }
     out
 }

@@ -54,21 +54,25 @@ fn channels(path: &std::path::Path) -> (u32, Vec<Vec<f32>>) {
 struct Collected {
     frames: Vec<(Party, FrameFeatures)>,
     events: Vec<String>,
+    /// Everything in output order: the coach depends on the order, not only the content.
+    stream: Vec<String>,
 }
 
 fn run(rate: u32, agent: &[f32], caller: &[f32], chunk: usize) -> Collected {
     let mut a = CallAnalyzer::new(CallConfig::default(), Some(rate), Some(rate)).expect("analyzer");
     let mut c = Collected::default();
-    let mut sink = |o: CallOutput| match o {
-        CallOutput::Frame(p, f) => c.frames.push((p, f)),
-        CallOutput::Event(e) => c.events.push(format!("{e:?}")),
+    let mut sink = |o: CallOutput| {
+        c.stream.push(format!("{o:?}"));
+        match o {
+            CallOutput::Frame(p, f) => c.frames.push((p, f)),
+            CallOutput::Event(e) => c.events.push(format!("{e:?}")),
+        }
     };
     for (ca, cc) in agent.chunks(chunk).zip(caller.chunks(chunk)) {
         a.push(Party::Agent, ca, &mut sink).expect("push");
         a.push(Party::Caller, cc, &mut sink).expect("push");
     }
     a.finish(&mut sink).expect("finish");
-    c.events.sort();
     c
 }
 

@@ -115,6 +115,9 @@ pub struct PartyReport {
     /// Characters per minute over the call: syllables ÷ utterance time.
     pub chars_per_minute: Option<f64>,
     pub longest_silence_s: f64,
+    /// Longest stretch of this party talking without the other party taking the floor
+    /// (the other's speech under 0.3 s, e.g. 嗯, does not end it; 3 s of silence does).
+    pub longest_monologue_s: f64,
     pub noise_floor_dbfs: Option<f32>,
     pub speech_level_dbfs: Option<f32>,
     pub snr_db: Option<f32>,
@@ -194,6 +197,7 @@ impl SourceStats {
 /// Collects the report while the call streams through.
 struct Collector {
     parties: [Option<PartyCollect>; 2],
+    monologue: Monologue,
     mutual: Vec<Segment>,
     talk_overs: Vec<TalkOver>,
 }
@@ -253,10 +257,45 @@ impl PartyCollect {
     }
 }
 
+/// Tracks monologues: runs of one party's speech that the other does not interrupt.
+#[derive(Default)]
+struct Monologue {
+    /// Per party: start of the current monologue, last voiced frame, other party's voiced run.
+    start: [Option<u64>; 2],
+    last: [u64; 2],
+    other_run: [u64; 2],
+    longest: [u64; 2],
+}
+
+impl Monologue {
+    fn frame(&mut self, p: Party, index: u64, voiced: bool) {
+        let (i, o) = (p.index(), p.other().index());
+        if voiced {
+            self.start[i].get_or_insert(index);
+            self.last[i] = index;
+            self.other_run[o] += 1;
+            if self.other_run[o] >= 30 {
+                self.close(o);
+            }
+        } else {
+            self.other_run[o] = 0;
+            if self.start[i].is_some() && index > self.last[i] + 300 {
+                self.close(i);
+            }
+        }
+    }
+    fn close(&mut self, i: usize) {
+        if let Some(s) = self.start[i].take() {
+            self.longest[i] = self.longest[i].max(self.last[i] + 1 - s);
+        }
+    }
+}
+
 impl Collector {
     fn on(&mut self, o: CallOutput) {
         match o {
             CallOutput::Frame(p, f) => {
+                self.monologue.frame(p, f.index, f.voiced);
                 if let Some(c) = self.parties[p.index()].as_mut() {
                     c.frame(&f);
                 }
@@ -314,6 +353,16 @@ struct Source {
 
 /// Analyses a recorded call. Streams: memory stays bounded whatever the length.
 pub fn analyze_call(input: &CallInput, cfg: &CallConfig) -> Result<CallReport, AudioError> {
+    analyze_call_observed(input, cfg, &mut |_| {})
+}
+
+/// [`analyze_call`], also handing every frame and event to `observer` as it comes out of the
+/// feature path (in time order per party; how the coach is fed).
+pub fn analyze_call_observed(
+    input: &CallInput,
+    cfg: &CallConfig,
+    observer: &mut dyn FnMut(&CallOutput),
+) -> Result<CallReport, AudioError> {
     let first = Decoder::open(&input.call)?;
     let mut warnings = Vec::new();
     let (sources, layout) = match (&input.caller, first.channels()) {
@@ -373,6 +422,7 @@ pub fn analyze_call(input: &CallInput, cfg: &CallConfig) -> Result<CallReport, A
             Some(PartyCollect::default()),
             analyzer.has(Party::Caller).then(PartyCollect::default),
         ],
+        monologue: Monologue::default(),
         mutual: Vec::new(),
         talk_overs: Vec::new(),
     };
@@ -403,7 +453,10 @@ pub fn analyze_call(input: &CallInput, cfg: &CallConfig) -> Result<CallReport, A
                 identical = block.chunks_exact(2).all(|lr| lr[0] == lr[1]);
             }
             for &(_, party) in &src.routes {
-                analyzer.push(party, &scratch[party.index()], &mut |o| collector.on(o))?;
+                analyzer.push(party, &scratch[party.index()], &mut |o| {
+                    observer(&o);
+                    collector.on(o)
+                })?;
             }
         }
     }
@@ -434,7 +487,10 @@ pub fn analyze_call(input: &CallInput, cfg: &CallConfig) -> Result<CallReport, A
             duration_s: d.decoded_frames() as f64 / d.rate() as f64,
         });
     }
-    analyzer.finish(&mut |o| collector.on(o))?;
+    analyzer.finish(&mut |o| {
+        observer(&o);
+        collector.on(o)
+    })?;
 
     if layout == "stereo" && identical {
         warnings.push(InputWarning {
@@ -505,6 +561,9 @@ fn build_report(
         })
         .collect();
     let both: f64 = speaking.iter().sum();
+    collector.monologue.close(0);
+    collector.monologue.close(1);
+    let longest = collector.monologue.longest;
     let mut party_report = |p: Party| -> Option<(PartyReport, PartySeries)> {
         let a = analyzer.party(p)?;
         let mut c = collector.parties[p.index()].take()?;
@@ -534,6 +593,7 @@ fn build_report(
                 .iter()
                 .map(Segment::duration_s)
                 .fold(0.0, f64::max),
+            longest_monologue_s: longest[p.index()] as f64 * FRAME_S,
             noise_floor_dbfs: a.noise_floor_db(),
             speech_level_dbfs: a.speech_level_db(),
             snr_db: a.snr_db(),
@@ -605,6 +665,7 @@ fn unreachable_agent() -> (PartyReport, PartySeries) {
             utterance_time_s: 0.0,
             chars_per_minute: None,
             longest_silence_s: 0.0,
+            longest_monologue_s: 0.0,
             noise_floor_dbfs: None,
             speech_level_dbfs: None,
             snr_db: None,

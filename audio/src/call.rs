@@ -119,6 +119,9 @@ pub struct CallAnalyzer {
     mutual: RunState,
     overlap: RunState,
     overlap_second: Party,
+    /// Jumps wait here until the paired frames reach the frame that confirmed them, so they
+    /// come out at the same place in the stream however the audio was chunked.
+    pending_jumps: VecDeque<(Party, LoudnessJump)>,
     /// Frames that a party produced while the other lagged beyond the ring (live only).
     pub overflow_frames: u64,
 }
@@ -158,6 +161,7 @@ impl CallAnalyzer {
             mutual: RunState::default(),
             overlap: RunState::default(),
             overlap_second: Party::Caller,
+            pending_jumps: VecDeque::with_capacity(16),
             overflow_frames: 0,
             cfg,
         })
@@ -197,8 +201,11 @@ impl CallAnalyzer {
             ..
         } = lane;
         let mut overflow = 0;
+        let jumps = &mut self.pending_jumps;
         resampler.push(samples, &mut |frame| {
-            analyzer.push_frame(frame, &mut |o| route(party, o, waiting, &mut overflow, out));
+            analyzer.push_frame(frame, &mut |o| {
+                route(party, o, waiting, &mut overflow, jumps)
+            });
         })?;
         self.overflow_frames += overflow;
         self.pair(out);
@@ -222,10 +229,13 @@ impl CallAnalyzer {
             ..
         } = lane;
         let mut overflow = 0;
+        let jumps = &mut self.pending_jumps;
         resampler.finish(&mut |frame| {
-            analyzer.push_frame(frame, &mut |o| route(party, o, waiting, &mut overflow, out));
+            analyzer.push_frame(frame, &mut |o| {
+                route(party, o, waiting, &mut overflow, jumps)
+            });
         })?;
-        analyzer.finish(&mut |o| route(party, o, waiting, &mut overflow, out));
+        analyzer.finish(&mut |o| route(party, o, waiting, &mut overflow, jumps));
         *done = true;
         self.overflow_frames += overflow;
         self.pair(out);
@@ -251,6 +261,7 @@ impl CallAnalyzer {
             }
             self.step(frames, out);
         }
+        self.release_jumps(u64::MAX, out);
         let min = self.cfg.min_silence_frames;
         for p in Party::ALL {
             if let Some(l) = self.lanes[p.index()].as_mut() {
@@ -328,8 +339,28 @@ impl CallAnalyzer {
         }
     }
 
+    /// Emits queued jumps confirmed at or before frame `now`, earliest first (agent first on a
+    /// tie): the order does not depend on which party's audio was pushed first.
+    fn release_jumps(&mut self, now: u64, out: &mut dyn FnMut(CallOutput)) {
+        loop {
+            let next = self
+                .pending_jumps
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, j))| j.confirmed_index <= now)
+                .min_by_key(|(_, (p, j))| (j.confirmed_index, p.index()))
+                .map(|(i, _)| i);
+            match next.and_then(|i| self.pending_jumps.remove(i)) {
+                Some((p, j)) => out(CallOutput::Event(CallEvent::Jump(p, j))),
+                None => return,
+            }
+        }
+    }
+
     fn step(&mut self, frames: [Option<FrameFeatures>; 2], out: &mut dyn FnMut(CallOutput)) {
         let min_silence = self.cfg.min_silence_frames;
+        let now = frames.iter().flatten().map(|f| f.index).max().unwrap_or(0);
+        self.release_jumps(now, out);
         let mut speaking = [false, false];
         let mut index = 0;
         for p in Party::ALL {
@@ -404,7 +435,7 @@ fn route(
     o: PartyOutput,
     waiting: &mut VecDeque<FrameFeatures>,
     overflow: &mut u64,
-    out: &mut dyn FnMut(CallOutput),
+    jumps: &mut VecDeque<(Party, LoudnessJump)>,
 ) {
     match o {
         PartyOutput::Frame(f) => {
@@ -416,7 +447,7 @@ fn route(
             }
             waiting.push_back(f);
         }
-        PartyOutput::Jump(j) => out(CallOutput::Event(CallEvent::Jump(party, j))),
+        PartyOutput::Jump(j) => jumps.push_back((party, j)),
     }
 }
 

@@ -96,6 +96,8 @@ pub struct LoudnessJump {
     /// Frame at which the level first stood above the baseline by the threshold (the jump is
     /// confirmed 300 ms of speech later).
     pub index: u64,
+    /// Frame at which the jump was confirmed (when it became known).
+    pub confirmed_index: u64,
     /// Speaking level over the last 300 ms of speech, dBFS.
     pub level_db: f32,
     /// Median speaking level over the previous 10 s of speech (excluding the last second).
@@ -436,6 +438,7 @@ impl PartyAnalyzer {
             {
                 out(PartyOutput::Jump(LoudnessJump {
                     index: onset,
+                    confirmed_index: t,
                     level_db,
                     baseline_db,
                 }));

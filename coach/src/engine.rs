@@ -83,6 +83,10 @@ pub struct Coach {
     last_voiced: [Option<u64>; 2],
     agent_line_end: Option<u64>,
     parties_seen: [bool; 2],
+    /// Utterance flags of the last 3 s per party, and how many were set: short-term loudness
+    /// speaks for the voice only when the 3 s window is mostly speech.
+    recent_utt: [VecDeque<bool>; 2],
+    recent_utt_count: [usize; 2],
     // Rate.
     rate_buckets: VecDeque<(u32, u32)>,
     bucket: (u32, u32),
@@ -143,6 +147,8 @@ impl Coach {
             last_voiced: [None; 2],
             agent_line_end: None,
             parties_seen: [false; 2],
+            recent_utt: [VecDeque::new(), VecDeque::new()],
+            recent_utt_count: [0; 2],
             rate_buckets: VecDeque::new(),
             bucket: (0, 0),
             rate_out: Sustain::default(),
@@ -514,6 +520,12 @@ impl Coach {
             self.last_voiced[p] = Some(f.t_ms);
         }
         let boundary = f.t_ms % 100 == 90;
+        self.recent_utt[p].push_back(f.utterance);
+        self.recent_utt_count[p] += usize::from(f.utterance);
+        if self.recent_utt[p].len() > 300 && self.recent_utt[p].pop_front() == Some(true) {
+            self.recent_utt_count[p] -= 1;
+        }
+        let mostly_speech = self.recent_utt_count[p] >= 210;
         match f.party {
             Party::Agent => {
                 if was_utterance && !f.utterance {
@@ -524,7 +536,7 @@ impl Coach {
                 if boundary {
                     self.rate_tick(out);
                 }
-                if let (Some(st), true) = (f.short_term_lufs, f.utterance) {
+                if let (Some(st), true) = (f.short_term_lufs, f.utterance && mostly_speech) {
                     self.volume_tick(st, out);
                 }
                 if f.voiced && self.hold_since.is_some() {
@@ -534,7 +546,7 @@ impl Coach {
                 self.greeting_timeout(out);
             }
             Party::Caller => {
-                self.caller_levels(f, boundary, out);
+                self.caller_levels(f, boundary, mostly_speech, out);
                 if f.voiced && !matches!(self.silent, SilentStep::Done) {
                     self.silent = SilentStep::Done;
                     self.clear("silent_caller", 0, f.t_ms, out);
@@ -678,7 +690,13 @@ impl Coach {
         }
     }
 
-    fn caller_levels(&mut self, f: &Frame, boundary: bool, out: &mut Vec<Warning>) {
+    fn caller_levels(
+        &mut self,
+        f: &Frame,
+        boundary: bool,
+        mostly_speech: bool,
+        out: &mut Vec<Warning>,
+    ) {
         // Exponential averages with a ~3 s time constant, separately for speech and pauses.
         const ALPHA: f32 = 0.0033;
         let slot = if f.voiced {
@@ -693,7 +711,7 @@ impl Coach {
         if f.voiced {
             self.caller_voiced_frames += 1;
         }
-        if let (Some(st), true) = (f.short_term_lufs, f.utterance) {
+        if let (Some(st), true) = (f.short_term_lufs, f.utterance && mostly_speech) {
             let r = self.book.rules.weak_caller.clone();
             let v = f64::from(st);
             if self

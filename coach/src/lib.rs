@@ -10,6 +10,7 @@ pub mod engine;
 pub mod event;
 pub mod rulebook;
 pub mod text;
+pub mod transcript;
 pub mod warning;
 
 pub use engine::{Coach, RuleScore};

@@ -1,0 +1,256 @@
+//! Timed transcripts from elsewhere: JSON lines or SRT (format in the README).
+//!
+//! JSON lines, one segment per line (times in seconds):
+//! `{"party": "agent", "start": 0.5, "end": 3.2, "text": "您好，示例公司"}`
+//!
+//! SRT: standard cues; the speaker is a prefix of the cue text (`坐席：`/`客服：`/`agent:` or
+//! `客户：`/`caller:`), or the whole file belongs to the party given by the caller.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::event::{Party, TranscriptSegment};
+
+/// A transcript problem, with the line it is on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TranscriptError {
+    #[error("{path}: cannot read the transcript: {error}")]
+    Io { path: String, error: std::io::Error },
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonSegment {
+    party: Party,
+    start: f64,
+    end: f64,
+    text: String,
+}
+
+/// Reads a transcript file; `party` is used for SRT cues without a speaker prefix.
+pub fn load(path: &Path, party: Option<Party>) -> Result<Vec<TranscriptSegment>, TranscriptError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|error| TranscriptError::Io {
+        path: name.clone(),
+        error,
+    })?;
+    parse(&name, &text, party)
+}
+
+/// Parses transcript text; JSON lines when the first non-empty line starts with `{`, else SRT.
+pub fn parse(
+    name: &str,
+    text: &str,
+    party: Option<Party>,
+) -> Result<Vec<TranscriptSegment>, TranscriptError> {
+    let text = text.trim_start_matches('\u{feff}');
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let mut segs = if first.trim_start().starts_with('{') {
+        parse_jsonl(name, text, party)?
+    } else {
+        parse_srt(name, text, party)?
+    };
+    segs.sort_by_key(|s| (s.end_ms, s.start_ms));
+    Ok(segs)
+}
+
+fn bad(name: &str, line: usize, message: impl Into<String>) -> TranscriptError {
+    TranscriptError::Invalid {
+        path: name.to_string(),
+        line,
+        message: message.into(),
+    }
+}
+
+fn to_ms(name: &str, line: usize, s: f64) -> Result<u64, TranscriptError> {
+    if s.is_finite() && (0.0..=86_400.0).contains(&s) {
+        Ok((s * 1000.0).round() as u64)
+    } else {
+        Err(bad(
+            name,
+            line,
+            format!("time {s} s is not between 0 and 86400"),
+        ))
+    }
+}
+
+fn parse_jsonl(
+    name: &str,
+    text: &str,
+    forced: Option<Party>,
+) -> Result<Vec<TranscriptSegment>, TranscriptError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let j: JsonSegment = serde_json::from_str(line).map_err(|e| {
+            bad(name, n, format!("{e}; expected {{\"party\": \"agent\"|\"caller\", \"start\": seconds, \"end\": seconds, \"text\": \"…\"}}"))
+        })?;
+        let (start_ms, end_ms) = (to_ms(name, n, j.start)?, to_ms(name, n, j.end)?);
+        if end_ms < start_ms {
+            return Err(bad(
+                name,
+                n,
+                format!("end {} s is before start {} s", j.end, j.start),
+            ));
+        }
+        out.push(TranscriptSegment {
+            party: forced.unwrap_or(j.party),
+            start_ms,
+            end_ms,
+            text: j.text,
+        });
+    }
+    Ok(out)
+}
+
+fn srt_time(name: &str, line: usize, s: &str) -> Result<u64, TranscriptError> {
+    let err = || bad(name, line, format!("bad time '{s}': expected HH:MM:SS,mmm"));
+    let (hms, ms) = s.trim().split_once([',', '.']).ok_or_else(err)?;
+    let parts: Vec<&str> = hms.split(':').collect();
+    if parts.len() != 3 || ms.len() != 3 {
+        return Err(err());
+    }
+    let num = |x: &str| x.parse::<u64>().map_err(|_| err());
+    let (h, m, sec, milli) = (num(parts[0])?, num(parts[1])?, num(parts[2])?, num(ms)?);
+    if m >= 60 || sec >= 60 {
+        return Err(err());
+    }
+    Ok(((h * 60 + m) * 60 + sec) * 1000 + milli)
+}
+
+const AGENT_PREFIXES: [&str; 5] = ["坐席", "客服", "agent", "a", "座席"];
+const CALLER_PREFIXES: [&str; 4] = ["客户", "caller", "c", "用户"];
+
+/// Splits a `speaker：text` prefix off a cue.
+fn speaker(text: &str) -> Option<(Party, &str)> {
+    let (head, rest) = text.split_once([':', '：'])?;
+    let h = head.trim().to_lowercase();
+    if AGENT_PREFIXES.contains(&h.as_str()) {
+        Some((Party::Agent, rest.trim()))
+    } else if CALLER_PREFIXES.contains(&h.as_str()) {
+        Some((Party::Caller, rest.trim()))
+    } else {
+        None
+    }
+}
+
+fn parse_srt(
+    name: &str,
+    text: &str,
+    forced: Option<Party>,
+) -> Result<Vec<TranscriptSegment>, TranscriptError> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i].trim().is_empty() {
+            i += 1;
+            continue;
+        }
+        let cue_line = i + 1;
+        if lines[i].trim().parse::<u64>().is_err() {
+            return Err(bad(
+                name,
+                cue_line,
+                format!(
+                    "expected a cue number, found '{}' (is this SRT or JSON lines?)",
+                    lines[i].trim()
+                ),
+            ));
+        }
+        i += 1;
+        let timing = lines
+            .get(i)
+            .ok_or_else(|| bad(name, i + 1, "cue has no time line"))?;
+        let (a, b) = timing
+            .split_once("-->")
+            .ok_or_else(|| bad(name, i + 1, "expected 'start --> end'"))?;
+        let (start_ms, end_ms) = (srt_time(name, i + 1, a)?, srt_time(name, i + 1, b)?);
+        if end_ms < start_ms {
+            return Err(bad(name, i + 1, "end is before start"));
+        }
+        i += 1;
+        let mut body = Vec::new();
+        while i < lines.len() && !lines[i].trim().is_empty() {
+            body.push(lines[i].trim());
+            i += 1;
+        }
+        let joined = body.join(" ");
+        let (party, text) = match (speaker(&joined), forced) {
+            (Some((p, t)), _) => (p, t.to_string()),
+            (None, Some(p)) => (p, joined.clone()),
+            (None, None) => {
+                return Err(bad(name, cue_line + 2, "no speaker: start the cue text with 坐席： or 客户： (agent: / caller:), or pass the file as agent=FILE / caller=FILE"));
+            }
+        };
+        out.push(TranscriptSegment {
+            party,
+            start_ms,
+            end_ms,
+            text,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_json_lines_and_srt() {
+        let j = parse("t.jsonl", "{\"party\":\"agent\",\"start\":0.5,\"end\":2,\"text\":\"您好\"}\n\n{\"party\":\"caller\",\"start\":2.5,\"end\":3,\"text\":\"你好\"}\n", None).unwrap();
+        assert_eq!(j.len(), 2);
+        assert_eq!(
+            (j[0].start_ms, j[0].end_ms, j[1].party),
+            (500, 2000, Party::Caller)
+        );
+        let s = parse("t.srt", "1\n00:00:00,500 --> 00:00:02,000\n坐席：您好，\n示例公司\n\n2\n00:00:02,500 --> 00:00:03,000\n客户：你好\n", None).unwrap();
+        assert_eq!(s[0].text, "您好， 示例公司");
+        assert_eq!(s[1].party, Party::Caller);
+        let forced = parse(
+            "c.srt",
+            "1\n00:00:01,000 --> 00:00:02,000\n喂\n",
+            Some(Party::Caller),
+        )
+        .unwrap();
+        assert_eq!(forced[0].party, Party::Caller);
+    }
+
+    #[test]
+    fn mistakes_name_the_file_and_line() {
+        let e = parse("t.jsonl", "{\"party\":\"agent\",\"start\":0.5,\"end\":2,\"text\":\"您好\"}\n{\"party\":\"boss\",\"start\":1,\"end\":2,\"text\":\"x\"}\n", None).unwrap_err().to_string();
+        assert!(e.starts_with("t.jsonl:2:"), "{e}");
+        let e = parse(
+            "t.srt",
+            "1\n00:00:0x,500 --> 00:00:02,000\n坐席：您好\n",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("t.srt:2:") && e.contains("HH:MM:SS"), "{e}");
+        let e = parse("t.srt", "1\n00:00:01,000 --> 00:00:02,000\n您好\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no speaker"), "{e}");
+        let e = parse(
+            "t.jsonl",
+            "{\"party\":\"agent\",\"start\":3,\"end\":2,\"text\":\"x\"}",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("before start"), "{e}");
+    }
+}

@@ -1,0 +1,83 @@
+//! Wiring: the audio feature path's output, plus transcript segments, into the coach.
+
+use std::collections::VecDeque;
+
+use callcoach_audio::call::{CallEvent, CallOutput, Party as AudioParty};
+use callcoach_coach::{Coach, Event, Frame, Party, TranscriptSegment, Warning};
+
+fn party(p: AudioParty) -> Party {
+    match p {
+        AudioParty::Agent => Party::Agent,
+        AudioParty::Caller => Party::Caller,
+    }
+}
+
+/// Feeds a [`Coach`] from the feature path, inserting transcript segments at their end time.
+#[derive(Debug)]
+pub struct CoachFeed {
+    pub coach: Coach,
+    segments: VecDeque<TranscriptSegment>,
+    out: Vec<Warning>,
+    last_ms: u64,
+}
+
+impl CoachFeed {
+    /// `segments` sorted by end time.
+    pub fn new(coach: Coach, segments: Vec<TranscriptSegment>) -> Self {
+        let mut coach = coach;
+        let mut out = Vec::new();
+        coach.push(&Event::CallStart { t_ms: 0 }, &mut out);
+        Self {
+            coach,
+            segments: segments.into(),
+            out,
+            last_ms: 0,
+        }
+    }
+
+    fn push(&mut self, e: Event) {
+        let t = e.time_ms();
+        while self.segments.front().is_some_and(|s| s.end_ms <= t) {
+            if let Some(s) = self.segments.pop_front() {
+                self.coach.push(&Event::Transcript(s), &mut self.out);
+            }
+        }
+        self.last_ms = self.last_ms.max(t);
+        self.coach.push(&e, &mut self.out);
+    }
+
+    /// One output of the feature path.
+    pub fn on(&mut self, o: &CallOutput) {
+        match *o {
+            CallOutput::Frame(p, f) => self.push(Event::Frame(Frame {
+                party: party(p),
+                t_ms: f.index * 10,
+                voiced: f.voiced,
+                utterance: f.utterance,
+                nucleus: f.nucleus,
+                energy_db: f.energy_db,
+                short_term_lufs: f.short_term_lufs,
+            })),
+            CallOutput::Event(CallEvent::Jump(p, j)) => self.push(Event::LoudnessJump {
+                party: party(p),
+                t_ms: j.index * 10,
+                rise_db: j.level_db - j.baseline_db,
+            }),
+            CallOutput::Event(CallEvent::TalkOver { span, second }) => self.push(Event::TalkOver {
+                start_ms: span.start * 10,
+                end_ms: span.end * 10,
+                second: party(second),
+            }),
+            CallOutput::Event(_) => {}
+        }
+    }
+
+    /// Ends the call at `end_ms`; returns every warning state change.
+    pub fn finish(mut self, end_ms: u64) -> (Coach, Vec<Warning>) {
+        while let Some(s) = self.segments.pop_front() {
+            self.coach.push(&Event::Transcript(s), &mut self.out);
+        }
+        self.coach.finish(end_ms.max(self.last_ms), &mut self.out);
+        (self.coach, self.out)
+    }
+}

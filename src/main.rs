@@ -1,7 +1,7 @@
 //! `callcoach`: command-line entry point. Parsing and wiring only; the work is in the crates.
 
 mod bench;
-mod coaching;
+
 mod summary;
 
 use std::path::PathBuf;
@@ -130,7 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let segments = load_transcripts(&transcript)?;
             let coach = callcoach_coach::Coach::new(book, agent_id.as_deref());
-            let mut feed = coaching::CoachFeed::new(coach, segments);
+            let mut feed = callcoach::coaching::CoachFeed::new(coach, segments);
             let audio = analyze_call_observed(&input, &CallConfig::default(), &mut |o| feed.on(o))?;
             let (coach, warnings) = feed.finish((audio.summary.duration_s * 1000.0).round() as u64);
             let report = FullReport {

@@ -158,3 +158,44 @@ fn steady_state_feature_step_does_not_allocate() {
         );
     }
 }
+
+/// Warnings from the coach, fed by the feature path with the audio pushed in chunks of `chunk`.
+fn warnings(
+    rate: u32,
+    agent: &[f32],
+    caller: &[f32],
+    chunk: usize,
+) -> Vec<callcoach_coach::Warning> {
+    let coach = callcoach_coach::Coach::new(callcoach_coach::RuleBook::default_book(), None);
+    let transcript =
+        callcoach_coach::transcript::load(&fixture("demo-call.transcript.jsonl"), None)
+            .expect("transcript");
+    let mut feed = callcoach::coaching::CoachFeed::new(coach, transcript);
+    let mut a = CallAnalyzer::new(CallConfig::default(), Some(rate), Some(rate)).expect("analyzer");
+    for (ca, cc) in agent.chunks(chunk).zip(caller.chunks(chunk)) {
+        a.push(Party::Agent, ca, &mut |o| feed.on(&o))
+            .expect("push");
+        a.push(Party::Caller, cc, &mut |o| feed.on(&o))
+            .expect("push");
+    }
+    a.finish(&mut |o| feed.on(&o)).expect("finish");
+    let end = a.frames_total() * 10;
+    feed.finish(end).1
+}
+
+#[test]
+fn any_chunking_gives_identical_warnings() {
+    let (rate, ch) = channels(&fixture("demo-call.wav"));
+    let reference = warnings(rate, &ch[0], &ch[1], 4096);
+    assert!(
+        reference.len() >= 8,
+        "the demo call with its transcript raises and clears warnings: {reference:#?}"
+    );
+    for chunk in [1, 160, 1024] {
+        assert_eq!(
+            warnings(rate, &ch[0], &ch[1], chunk),
+            reference,
+            "chunk {chunk}"
+        );
+    }
+}

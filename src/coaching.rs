@@ -3,7 +3,8 @@
 use std::collections::VecDeque;
 
 use callcoach_audio::call::{CallEvent, CallOutput, Party as AudioParty};
-use callcoach_coach::{Coach, Event, Frame, Party, TranscriptSegment, Warning};
+use callcoach_coach::transcript::Transcript;
+use callcoach_coach::{Coach, Event, Frame, Party, Warning};
 
 fn party(p: AudioParty) -> Party {
     match p {
@@ -12,24 +13,31 @@ fn party(p: AudioParty) -> Party {
     }
 }
 
-/// Feeds a [`Coach`] from the feature path, inserting transcript segments at their end time.
+/// Feeds a [`Coach`] from the feature path, inserting transcript segments (at their end) and
+/// call events from files at their time.
 #[derive(Debug)]
 pub struct CoachFeed {
     pub coach: Coach,
-    segments: VecDeque<TranscriptSegment>,
+    pending: VecDeque<Event>,
     out: Vec<Warning>,
     last_ms: u64,
 }
 
 impl CoachFeed {
-    /// `segments` sorted by end time.
-    pub fn new(coach: Coach, segments: Vec<TranscriptSegment>) -> Self {
+    pub fn new(coach: Coach, transcript: Transcript) -> Self {
         let mut coach = coach;
         let mut out = Vec::new();
         coach.push(&Event::CallStart { t_ms: 0 }, &mut out);
+        let mut pending: Vec<Event> = transcript
+            .segments
+            .into_iter()
+            .map(Event::Transcript)
+            .chain(transcript.events)
+            .collect();
+        pending.sort_by_key(Event::time_ms);
         Self {
             coach,
-            segments: segments.into(),
+            pending: pending.into(),
             out,
             last_ms: 0,
         }
@@ -37,9 +45,9 @@ impl CoachFeed {
 
     fn push(&mut self, e: Event) {
         let t = e.time_ms();
-        while self.segments.front().is_some_and(|s| s.end_ms <= t) {
-            if let Some(s) = self.segments.pop_front() {
-                self.coach.push(&Event::Transcript(s), &mut self.out);
+        while self.pending.front().is_some_and(|p| p.time_ms() <= t) {
+            if let Some(p) = self.pending.pop_front() {
+                self.coach.push(&p, &mut self.out);
             }
         }
         self.last_ms = self.last_ms.max(t);
@@ -74,8 +82,8 @@ impl CoachFeed {
 
     /// Ends the call at `end_ms`; returns every warning state change.
     pub fn finish(mut self, end_ms: u64) -> (Coach, Vec<Warning>) {
-        while let Some(s) = self.segments.pop_front() {
-            self.coach.push(&Event::Transcript(s), &mut self.out);
+        while let Some(p) = self.pending.pop_front() {
+            self.coach.push(&p, &mut self.out);
         }
         self.coach.finish(end_ms.max(self.last_ms), &mut self.out);
         (self.coach, self.out)

@@ -187,17 +187,18 @@ struct CoachReport {
     scores: Vec<RuleScore>,
 }
 
-fn load_transcripts(args: &[String]) -> anyhow::Result<Vec<callcoach_coach::TranscriptSegment>> {
-    let mut all = Vec::new();
+fn load_transcripts(args: &[String]) -> anyhow::Result<transcript::Transcript> {
+    let mut all = transcript::Transcript::default();
     for arg in args {
         let (party, path) = match arg.split_once('=') {
             Some(("agent", p)) => (Some(Party::Agent), p),
             Some(("caller", p)) => (Some(Party::Caller), p),
             _ => (None, arg.as_str()),
         };
-        all.extend(transcript::load(std::path::Path::new(path), party)?);
+        let t = transcript::load_with_events(std::path::Path::new(path), party)?;
+        all.segments.extend(t.segments);
+        all.events.extend(t.events);
     }
-    all.sort_by_key(|s| (s.end_ms, s.start_ms));
     Ok(all)
 }
 

@@ -168,7 +168,7 @@ fn warnings(
 ) -> Vec<callcoach_coach::Warning> {
     let coach = callcoach_coach::Coach::new(callcoach_coach::RuleBook::default_book(), None);
     let transcript =
-        callcoach_coach::transcript::load(&fixture("demo-call.transcript.jsonl"), None)
+        callcoach_coach::transcript::load_with_events(&fixture("demo-call.transcript.jsonl"), None)
             .expect("transcript");
     let mut feed = callcoach::coaching::CoachFeed::new(coach, transcript);
     let mut a = CallAnalyzer::new(CallConfig::default(), Some(rate), Some(rate)).expect("analyzer");

@@ -310,3 +310,123 @@ fn silent_caller_protocol_on_a_synthesized_call() {
         .collect();
     assert_eq!(steps.len(), 4, "{steps:?}");
 }
+
+fn scaled(x: &[f32], db: f32) -> Vec<f32> {
+    let g = 10f32.powf(db / 20.0);
+    x.iter().map(|v| v * g).collect()
+}
+
+#[test]
+fn loudness_rules_on_synthesized_calls() {
+    let dir = tmpdir();
+    let d = dir.path();
+    let g = line(d, "g", GREETING, 150);
+    let long = line(d, "long", PINYIN_40, 140);
+    let q = line(d, "q", &format!("{QUESTION} {QUESTION}"), 140);
+    let t_q = 0.5 + secs(&g) + 0.5;
+    let t_a = t_q + secs(&q) + 0.5;
+    let end = t_a + secs(&long) + 0.5;
+    // Normal levels: nothing.
+    let path = d.join("ok.wav");
+    call(&path, &[(0, 0.5, &g), (1, t_q, &q), (0, t_a, &long)], end);
+    let r = json_of(&["analyze", p(&path)], d);
+    let rules: Vec<String> = raised(&r)
+        .into_iter()
+        .map(|w| w.0)
+        .filter(|r| r != "rate")
+        .collect();
+    assert!(rules.is_empty(), "{rules:?}");
+    // A quiet agent (−18 dB) and a weak caller (−26 dB).
+    let (quiet, weak) = (scaled(&long, -18.0), scaled(&q, -26.0));
+    let path = d.join("quiet.wav");
+    call(
+        &path,
+        &[(0, 0.5, &g), (1, t_q, &weak), (0, t_a, &quiet)],
+        end,
+    );
+    golden(
+        "quiet-agent-weak-caller",
+        &json_of(&["analyze", p(&path)], d),
+    );
+    // A caller on a noisy line: white noise at about −32 dBFS under the whole caller channel.
+    let mut seed = 1u32;
+    let noise: Vec<f32> = (0..(end * 16000.0) as usize)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 * 0.06 - 0.03
+        })
+        .collect();
+    let path = d.join("noisy.wav");
+    call(
+        &path,
+        &[
+            (0, 0.5, &g),
+            (1, t_q, &q),
+            (1, 0.0, &noise),
+            (0, t_a, &long),
+        ],
+        end,
+    );
+    let r = json_of(&["analyze", p(&path)], d);
+    golden("noisy-caller", &r);
+}
+
+#[test]
+fn text_rules_and_call_events_from_a_transcript() {
+    let dir = tmpdir();
+    let d = dir.path();
+    let g = line(d, "g", GREETING, 150);
+    let q = line(d, "q", QUESTION, 150);
+    // Audio: greeting, question, a 40 s hold with no word from the agent, answer, closing.
+    let t_q = 0.5 + secs(&g) + 0.5;
+    let hold = t_q + secs(&q) + 0.5;
+    let back = hold + 40.0;
+    let t_c = back + secs(&g) + 0.5;
+    let end = t_c + secs(&g) + 1.0;
+    let path = d.join("call.wav");
+    call(
+        &path,
+        &[(0, 0.5, &g), (1, t_q, &q), (0, back, &g), (0, t_c, &g)],
+        end,
+    );
+    let seg = |party: &str, a: f64, b: f64, text: &str| {
+        format!("{{\"party\":\"{party}\",\"start\":{a:.2},\"end\":{b:.2},\"text\":\"{text}\"}}\n")
+    };
+    let mut t = String::new();
+    t += &seg(
+        "agent",
+        0.5,
+        0.5 + secs(&g),
+        "您好，示例公司，请问有什么可以帮您？",
+    );
+    t += &seg(
+        "caller",
+        t_q,
+        t_q + secs(&q),
+        "你们这些混蛋，我的账单为什么这么高",
+    );
+    t += &format!("{{\"event\":\"hold_start\",\"time\":{hold:.2}}}\n{{\"event\":\"hold_end\",\"time\":{back:.2}}}\n");
+    t += &seg(
+        "agent",
+        back,
+        back + secs(&g),
+        "查到了，我刚才已经说过了，这个我们公司的规定就这样",
+    );
+    t += &seg("agent", t_c, t_c + secs(&g), "没事了吧，您挂电话吧");
+    t += &format!(
+        "{{\"event\":\"call_end\",\"time\":{:.2},\"hung_up_by\":\"agent\"}}\n",
+        end - 0.5
+    );
+    let transcript = d.join("call.jsonl");
+    std::fs::write(&transcript, t).unwrap();
+    let r = json_of(&["analyze", p(&path), "--transcript", p(&transcript)], d);
+    golden("text-rules", &r);
+    let rules: Vec<String> = raised(&r).into_iter().map(|w| w.0).collect();
+    for rule in ["abusive", "hold", "forbidden", "closing"] {
+        assert!(rules.iter().any(|r| r == rule), "{rule} fires: {rules:?}");
+    }
+    assert!(
+        !rules.iter().any(|r| r == "greeting"),
+        "the greeting was complete: {rules:?}"
+    );
+}

@@ -2,6 +2,9 @@
 //!
 //! JSON lines, one segment per line (times in seconds):
 //! `{"party": "agent", "start": 0.5, "end": 3.2, "text": "您好，示例公司"}`
+//! and, optionally, call events from the telephony on lines of their own:
+//! `{"event": "hold_start", "time": 12.0}`, `hold_end`, or
+//! `{"event": "call_end", "time": 95.2, "hung_up_by": "caller"}`.
 //!
 //! SRT: standard cues; the speaker is a prefix of the cue text (`坐席：`/`客服：`/`agent:` or
 //! `客户：`/`caller:`), or the whole file belongs to the party given by the caller.
@@ -10,7 +13,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::event::{Party, TranscriptSegment};
+use crate::event::{Event, Party, TranscriptSegment};
 
 /// A transcript problem, with the line it is on.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,75 @@ struct JsonSegment {
     start: f64,
     end: f64,
     text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonEvent {
+    event: String,
+    time: f64,
+    #[serde(default)]
+    hung_up_by: Option<Party>,
+}
+
+/// A transcript file's content: segments and call events, each sorted by time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Transcript {
+    pub segments: Vec<TranscriptSegment>,
+    pub events: Vec<Event>,
+}
+
+/// Reads a transcript file with its call events.
+pub fn load_with_events(path: &Path, party: Option<Party>) -> Result<Transcript, TranscriptError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|error| TranscriptError::Io {
+        path: name.clone(),
+        error,
+    })?;
+    parse_with_events(&name, &text, party)
+}
+
+/// Parses transcript text with its call events (JSON lines only carry events).
+pub fn parse_with_events(
+    name: &str,
+    text: &str,
+    party: Option<Party>,
+) -> Result<Transcript, TranscriptError> {
+    let mut events = Vec::new();
+    let mut rest = String::new();
+    for (i, line) in text.trim_start_matches('\u{feff}').lines().enumerate() {
+        if line.contains("\"event\"") && line.trim_start().starts_with('{') {
+            let n = i + 1;
+            let e: JsonEvent = serde_json::from_str(line).map_err(|e| bad(name, n, format!("{e}; expected {{\"event\": \"hold_start\"|\"hold_end\"|\"call_end\", \"time\": seconds}}")))?;
+            let t_ms = to_ms(name, n, e.time)?;
+            events.push(match e.event.as_str() {
+                "hold_start" => Event::HoldStart { t_ms },
+                "hold_end" => Event::HoldEnd { t_ms },
+                "call_end" => Event::CallEnd {
+                    t_ms,
+                    hung_up_by: e.hung_up_by,
+                },
+                other => {
+                    return Err(bad(
+                        name,
+                        n,
+                        format!(
+                            "unknown event '{other}'; expected hold_start, hold_end or call_end"
+                        ),
+                    ))
+                }
+            });
+            rest.push('\n'); // keep line numbers
+        } else {
+            rest.push_str(line);
+            rest.push('\n');
+        }
+    }
+    events.sort_by_key(Event::time_ms);
+    Ok(Transcript {
+        segments: parse(name, &rest, party)?,
+        events,
+    })
 }
 
 /// Reads a transcript file; `party` is used for SRT cues without a speaker prefix.
@@ -226,6 +298,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(forced[0].party, Party::Caller);
+    }
+
+    #[test]
+    fn json_lines_carry_call_events() {
+        let t = parse_with_events("t.jsonl", "{\"event\":\"hold_start\",\"time\":5}\n{\"party\":\"agent\",\"start\":0.5,\"end\":2,\"text\":\"您好\"}\n{\"event\":\"call_end\",\"time\":9,\"hung_up_by\":\"agent\"}\n", None).unwrap();
+        assert_eq!(t.segments.len(), 1);
+        assert_eq!(
+            t.events,
+            vec![
+                Event::HoldStart { t_ms: 5000 },
+                Event::CallEnd {
+                    t_ms: 9000,
+                    hung_up_by: Some(Party::Agent)
+                }
+            ]
+        );
+        let e = parse_with_events("t.jsonl", "\n{\"event\":\"coffee\",\"time\":5}", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("t.jsonl:2:") && e.contains("unknown event"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -118,7 +118,10 @@ pub struct Coach {
     agent_recent: VecDeque<(u64, String)>,
     // Abuse.
     abuse_hits: u32,
+    reminders: u32,
     polite_words: u32,
+    /// Rules the caller's words excused for the rest of the call.
+    excused_rules: Vec<String>,
 }
 
 impl Coach {
@@ -173,7 +176,9 @@ impl Coach {
             greeted: false,
             agent_recent: VecDeque::new(),
             abuse_hits: 0,
+            reminders: 0,
             polite_words: 0,
+            excused_rules: Vec::new(),
             book,
         }
     }
@@ -321,6 +326,26 @@ impl Coach {
             "closing" => r.closing.enabled,
             "abusive" => r.abusive.enabled,
             _ => false,
+        }
+    }
+
+    fn excused_by(&self, rule: &str) -> &[String] {
+        let r = &self.book.rules;
+        match rule {
+            "rate" => &r.rate.excused_by,
+            "volume" => &r.volume.excused_by,
+            "gradual" => &r.gradual.excused_by,
+            "silent_caller" => &r.silent_caller.excused_by,
+            "weak_caller" => &r.weak_caller.excused_by,
+            "noisy_caller" => &r.noisy_caller.excused_by,
+            "hold" => &r.hold.excused_by,
+            "dead_air" => &r.dead_air.excused_by,
+            "interrupt" => &r.interrupt.excused_by,
+            "greeting" => &r.greeting.excused_by,
+            "forbidden" => &r.forbidden.excused_by,
+            "polite" => &r.polite.excused_by,
+            "closing" => &r.closing.excused_by,
+            _ => &r.abusive.excused_by,
         }
     }
 
@@ -974,6 +999,25 @@ impl Coach {
                 if !seg.text.trim().is_empty() {
                     self.ever_voiced[1] = true;
                 }
+                for rule in crate::rulebook::RULE_IDS {
+                    if !self.excused_rules.iter().any(|r| r == rule)
+                        && self
+                            .excused_by(rule)
+                            .iter()
+                            .any(|p| m.find(p, tol).is_some())
+                    {
+                        self.excused_rules.push(rule.to_string());
+                        let keys: Vec<u8> = self
+                            .active
+                            .keys()
+                            .filter(|(r, _)| r == rule)
+                            .map(|(_, k)| *k)
+                            .collect();
+                        for k in keys {
+                            self.clear(rule, k, seg.end_ms, out);
+                        }
+                    }
+                }
                 let r = self.book.rules.rate.clone();
                 if r.excuse_too_fast.iter().any(|p| m.find(p, tol).is_some()) {
                     self.excused[0] = true;
@@ -984,14 +1028,15 @@ impl Coach {
                 let a = self.book.rules.abusive.clone();
                 if let Some(word) = a.words.iter().find_map(|w| m.find(w, 0)) {
                     self.abuse_hits += 1;
-                    let n = self.abuse_hits;
+                    // Reminder n of N is the one to give now; after N given, a polite end.
+                    let n = self.reminders + 1;
                     let ev = Evidence {
-                        measured: Some(f64::from(n)),
+                        measured: Some(f64::from(self.reminders)),
                         threshold: Some(f64::from(a.reminders_before_end)),
-                        unit: Some("reminders".into()),
+                        unit: Some("reminders given".into()),
                         heard: Some(word),
                     };
-                    if n > a.reminders_before_end {
+                    if self.reminders >= a.reminders_before_end {
                         self.pulse(
                             "abusive",
                             0,
@@ -1027,6 +1072,15 @@ impl Coach {
                 }
             }
             Party::Agent => {
+                let abusive = self.book.rules.abusive.clone();
+                if self.abuse_hits > 0
+                    && abusive
+                        .reminder_phrases
+                        .iter()
+                        .any(|p| m.find(p, tol).is_some())
+                {
+                    self.reminders += 1;
+                }
                 self.agent_text.push_back((
                     seg.end_ms,
                     seg.end_ms.saturating_sub(seg.start_ms),
@@ -1208,7 +1262,8 @@ impl Coach {
             }
         }
         let allowed_first = matches!(self.silent, SilentStep::Step(4))
-            || self.abuse_hits > self.book.rules.abusive.reminders_before_end;
+            || (self.abuse_hits > 0
+                && self.reminders >= self.book.rules.abusive.reminders_before_end);
         if c.caller_hangs_up_first && hung_up_by == Some(Party::Agent) && !allowed_first {
             self.raise(
                 "closing",

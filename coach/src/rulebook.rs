@@ -62,6 +62,9 @@ macro_rules! common {
             pub mode: Mode,
             pub severity: Severity,
             pub cooldown_s: f64,
+            /// Caller phrases that excuse this rule for the rest of the call.
+            #[serde(default)]
+            pub excused_by: Vec<String>,
             $($(#[$m])* pub $field: $ty,)*
         }
     };
@@ -122,7 +125,7 @@ common!(GreetingRule { within_s: f64, must_include: Vec<String>, holiday_phrases
 common!(ForbiddenRule { line: String, categories: BTreeMap<String, Vec<String>> });
 common!(PoliteRule { words: Vec<String> });
 common!(ClosingRule { last_s: f64, confirm_phrases: Vec<String>, goodbye_phrases: Vec<String>, caller_hangs_up_first: bool, line: String });
-common!(AbusiveRule { words: Vec<String>, reminders_before_end: u32, reminder_line: String, end_line: String });
+common!(AbusiveRule { words: Vec<String>, reminder_phrases: Vec<String>, reminders_before_end: u32, reminder_line: String, end_line: String });
 
 /// All rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -196,12 +199,16 @@ enum Kind {
     Agents,
 }
 
-const COMMON: [(&str, Kind); 4] = [
+const COMMON: [(&str, Kind); 5] = [
     ("enabled", Kind::Bool),
     ("mode", Kind::Mode),
     ("severity", Kind::Severity),
     ("cooldown_s", Kind::Num(0.0, 3600.0)),
+    ("excused_by", Kind::StrList),
 ];
+
+/// Fields that may be left out.
+const OPTIONAL: [&str; 2] = ["excused_by", "agents"];
 
 fn schema(rule: &str) -> &'static [(&'static str, Kind)] {
     use Kind::*;
@@ -273,6 +280,7 @@ fn schema(rule: &str) -> &'static [(&'static str, Kind)] {
         ],
         "abusive" => &[
             ("words", StrList),
+            ("reminder_phrases", StrList),
             ("reminders_before_end", Int(0, 20)),
             ("reminder_line", Str),
             ("end_line", Str),
@@ -445,7 +453,8 @@ impl Checker<'_> {
         }
         if all_required {
             for (name, kind) in fields {
-                if t.get(name).is_none() && !matches!(kind, Kind::Agents) {
+                let _ = kind;
+                if t.get(name).is_none() && !OPTIONAL.contains(name) {
                     self.at(span.clone(), &format!("{path}.{name}"), "missing".into());
                 }
             }

@@ -656,3 +656,17 @@ fn same_events_same_warnings_and_ids_are_stable() {
     assert_eq!(a, b);
     assert!(a.iter().any(|w| w.id == "forbidden#1"));
 }
+
+#[test]
+fn any_rule_can_be_excused_by_caller_phrases() {
+    let s = || {
+        Script::new(20.0)
+            .talk(talk(Party::Agent, 0.5, 3.0))
+            .say(Party::Caller, 3.5, 6.0, "你等我一下，我找找")
+            .talk(talk(Party::Agent, 16.0, 18.0))
+    };
+    assert_eq!(raised(&s().run(), "dead_air").len(), 1);
+    let mut book = RuleBook::default_book();
+    book.rules.dead_air.excused_by = vec!["等我一下".into()];
+    assert!(raised(&s().run_with(book, None), "dead_air").is_empty());
+}

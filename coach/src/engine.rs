@@ -389,7 +389,7 @@ impl Coach {
         severity: Option<Severity>,
         out: &mut Vec<Warning>,
     ) {
-        if !self.enabled(rule) {
+        if !self.enabled(rule) || self.excused_rules.iter().any(|r| r == rule) {
             return;
         }
         let now = self.now;

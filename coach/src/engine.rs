@@ -309,69 +309,20 @@ impl Coach {
     }
 
     fn enabled(&self, rule: &str) -> bool {
-        let r = &self.book.rules;
-        match rule {
-            "rate" => r.rate.enabled,
-            "volume" => r.volume.enabled,
-            "gradual" => r.gradual.enabled,
-            "silent_caller" => r.silent_caller.enabled,
-            "weak_caller" => r.weak_caller.enabled,
-            "noisy_caller" => r.noisy_caller.enabled,
-            "hold" => r.hold.enabled,
-            "dead_air" => r.dead_air.enabled,
-            "interrupt" => r.interrupt.enabled,
-            "greeting" => r.greeting.enabled,
-            "forbidden" => r.forbidden.enabled,
-            "polite" => r.polite.enabled,
-            "closing" => r.closing.enabled,
-            "abusive" => r.abusive.enabled,
-            _ => false,
-        }
+        self.book.rules.common(rule).is_some_and(|c| c.enabled())
     }
 
     fn excused_by(&self, rule: &str) -> &[String] {
-        let r = &self.book.rules;
-        match rule {
-            "rate" => &r.rate.excused_by,
-            "volume" => &r.volume.excused_by,
-            "gradual" => &r.gradual.excused_by,
-            "silent_caller" => &r.silent_caller.excused_by,
-            "weak_caller" => &r.weak_caller.excused_by,
-            "noisy_caller" => &r.noisy_caller.excused_by,
-            "hold" => &r.hold.excused_by,
-            "dead_air" => &r.dead_air.excused_by,
-            "interrupt" => &r.interrupt.excused_by,
-            "greeting" => &r.greeting.excused_by,
-            "forbidden" => &r.forbidden.excused_by,
-            "polite" => &r.polite.excused_by,
-            "closing" => &r.closing.excused_by,
-            _ => &r.abusive.excused_by,
-        }
+        self.book.rules.common(rule).map_or(&[], |c| c.excused_by())
     }
 
     fn meta(&self, rule: &str) -> (Mode, Severity, f64) {
-        let r = &self.book.rules;
-        macro_rules! m {
-            ($x:expr) => {
-                ($x.mode, $x.severity, $x.cooldown_s)
-            };
-        }
-        match rule {
-            "rate" => m!(r.rate),
-            "volume" => m!(r.volume),
-            "gradual" => m!(r.gradual),
-            "silent_caller" => m!(r.silent_caller),
-            "weak_caller" => m!(r.weak_caller),
-            "noisy_caller" => m!(r.noisy_caller),
-            "hold" => m!(r.hold),
-            "dead_air" => m!(r.dead_air),
-            "interrupt" => m!(r.interrupt),
-            "greeting" => m!(r.greeting),
-            "forbidden" => m!(r.forbidden),
-            "polite" => m!(r.polite),
-            "closing" => m!(r.closing),
-            _ => m!(r.abusive),
-        }
+        self.book
+            .rules
+            .common(rule)
+            .map_or((Mode::Log, Severity::Info, 0.0), |c| {
+                (c.mode(), c.severity(), c.cooldown_s())
+            })
     }
 
     /// Raises (or updates) warning `(rule, key)`.

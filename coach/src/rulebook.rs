@@ -67,7 +67,57 @@ macro_rules! common {
             pub excused_by: Vec<String>,
             $($(#[$m])* pub $field: $ty,)*
         }
+
+        impl RuleCommon for $name {
+            fn enabled(&self) -> bool {
+                self.enabled
+            }
+            fn mode(&self) -> Mode {
+                self.mode
+            }
+            fn severity(&self) -> Severity {
+                self.severity
+            }
+            fn cooldown_s(&self) -> f64 {
+                self.cooldown_s
+            }
+            fn excused_by(&self) -> &[String] {
+                &self.excused_by
+            }
+        }
     };
+}
+
+/// The keys every rule has.
+pub trait RuleCommon {
+    fn enabled(&self) -> bool;
+    fn mode(&self) -> Mode;
+    fn severity(&self) -> Severity;
+    fn cooldown_s(&self) -> f64;
+    fn excused_by(&self) -> &[String];
+}
+
+impl Rules {
+    /// The common keys of rule `id` (see [`RULE_IDS`]); `None` for an unknown id.
+    pub fn common(&self, id: &str) -> Option<&dyn RuleCommon> {
+        Some(match id {
+            "rate" => &self.rate,
+            "volume" => &self.volume,
+            "gradual" => &self.gradual,
+            "silent_caller" => &self.silent_caller,
+            "weak_caller" => &self.weak_caller,
+            "noisy_caller" => &self.noisy_caller,
+            "hold" => &self.hold,
+            "dead_air" => &self.dead_air,
+            "interrupt" => &self.interrupt,
+            "greeting" => &self.greeting,
+            "forbidden" => &self.forbidden,
+            "polite" => &self.polite,
+            "closing" => &self.closing,
+            "abusive" => &self.abusive,
+            _ => return None,
+        })
+    }
 }
 
 /// Per-agent override of the speech-rate band.

@@ -8,32 +8,8 @@ use std::path::Path;
 const A: &str = "nin2 hao3 huan1 ying2 zhi4 dian4 ke4 hu4 fu2 wu4 zhong1 xin1 qing3 wen4 you3 shen2 me5 ke3 yi3 bang1 nin2";
 const B: &str = "wo3 xiang3 cha2 yi2 xia4 wo3 de5 zhang4 dan1 wei4 shen2 me5 zhe4 me5 gao1";
 
-/// Speech from espeak with its leading and trailing silence cut, as f32 at 16 kHz.
 fn utterance(dir: &Path, name: &str, pinyin: &str, speed: u32) -> Vec<f32> {
-    let raw = dir.join(format!("{name}.wav"));
-    speak(pinyin, speed, &raw);
-    let trimmed = dir.join(format!("{name}-trim.wav"));
-    tool(
-        "sox",
-        &[
-            p(&raw),
-            p(&trimmed),
-            "silence",
-            "1",
-            "0.01",
-            "0.1%",
-            "reverse",
-            "silence",
-            "1",
-            "0.01",
-            "0.1%",
-            "reverse",
-        ],
-    );
-    let mut r = hound::WavReader::open(&trimmed).expect("wav");
-    r.samples::<i16>()
-        .map(|s| s.expect("sample") as f32 / 32768.0 * 0.5)
-        .collect()
+    trimmed_speech(dir, name, pinyin, speed, 0.5)
 }
 
 fn place(track: &mut Vec<f32>, at_s: f64, samples: &[f32], gain: f32) {

@@ -71,32 +71,8 @@ fn golden(name: &str, report: &Value) {
     }
 }
 
-/// Synthesized speech, trimmed, 16 kHz mono samples.
 fn line(dir: &Path, name: &str, pinyin: &str, speed: u32) -> Vec<f32> {
-    let raw = dir.join(format!("{name}.wav"));
-    speak(pinyin, speed, &raw);
-    let trimmed = dir.join(format!("{name}-t.wav"));
-    tool(
-        "sox",
-        &[
-            p(&raw),
-            p(&trimmed),
-            "silence",
-            "1",
-            "0.01",
-            "0.1%",
-            "reverse",
-            "silence",
-            "1",
-            "0.01",
-            "0.1%",
-            "reverse",
-        ],
-    );
-    let mut r = hound::WavReader::open(&trimmed).unwrap();
-    r.samples::<i16>()
-        .map(|s| s.unwrap() as f32 / 32768.0 * 0.4)
-        .collect()
+    trimmed_speech(dir, name, pinyin, speed, 0.4)
 }
 
 /// Places lines on a two-channel timeline: (party 0 = agent / 1 = caller, start s, samples).

@@ -191,31 +191,23 @@ impl CallAnalyzer {
         samples: &[f32],
         out: &mut dyn FnMut(CallOutput),
     ) -> Result<(), AudioError> {
-        let Some(lane) = self.lanes[party.index()].as_mut() else {
-            return Ok(());
-        };
-        let PartyLane {
-            resampler,
-            analyzer,
-            waiting,
-            ..
-        } = lane;
-        let mut overflow = 0;
-        let jumps = &mut self.pending_jumps;
-        resampler.push(samples, &mut |frame| {
-            analyzer.push_frame(frame, &mut |o| {
-                route(party, o, waiting, &mut overflow, jumps)
-            });
-        })?;
-        self.overflow_frames += overflow;
-        self.pair(out);
-        Ok(())
+        self.feed(party, Some(samples), out)
     }
 
     /// Ends one party's stream (flushes its resampler and look-ahead).
     pub fn finish_party(
         &mut self,
         party: Party,
+        out: &mut dyn FnMut(CallOutput),
+    ) -> Result<(), AudioError> {
+        self.feed(party, None, out)
+    }
+
+    /// Runs samples (or, with `None`, the end of the stream) through one party's lane.
+    fn feed(
+        &mut self,
+        party: Party,
+        samples: Option<&[f32]>,
         out: &mut dyn FnMut(CallOutput),
     ) -> Result<(), AudioError> {
         let Some(lane) = self.lanes[party.index()].as_mut() else {
@@ -230,13 +222,19 @@ impl CallAnalyzer {
         } = lane;
         let mut overflow = 0;
         let jumps = &mut self.pending_jumps;
-        resampler.finish(&mut |frame| {
+        let mut on_frame = |frame: &[f32; crate::resample::FRAME_LEN]| {
             analyzer.push_frame(frame, &mut |o| {
                 route(party, o, waiting, &mut overflow, jumps)
             });
-        })?;
-        analyzer.finish(&mut |o| route(party, o, waiting, &mut overflow, jumps));
-        *done = true;
+        };
+        match samples {
+            Some(s) => resampler.push(s, &mut on_frame)?,
+            None => {
+                resampler.finish(&mut on_frame)?;
+                analyzer.finish(&mut |o| route(party, o, waiting, &mut overflow, jumps));
+                *done = true;
+            }
+        }
         self.overflow_frames += overflow;
         self.pair(out);
         Ok(())

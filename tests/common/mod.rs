@@ -68,6 +68,24 @@ pub fn speak(pinyin: &str, rate: u32, out: &Path) {
     let _ = std::fs::remove_file(raw);
 }
 
+/// Speech from espeak with its leading and trailing silence cut, as f32 at 16 kHz, scaled by
+/// `gain` (exact speech edges for timing tests).
+pub fn trimmed_speech(dir: &Path, name: &str, pinyin: &str, speed: u32, gain: f32) -> Vec<f32> {
+    let raw = dir.join(format!("{name}.wav"));
+    speak(pinyin, speed, &raw);
+    let trimmed = dir.join(format!("{name}-trim.wav"));
+    let cut = [
+        "silence", "1", "0.01", "0.1%", "reverse", "silence", "1", "0.01", "0.1%", "reverse",
+    ];
+    let mut args = vec![p(&raw), p(&trimmed)];
+    args.extend(cut);
+    tool("sox", &args);
+    let mut r = hound::WavReader::open(&trimmed).expect("wav");
+    r.samples::<i16>()
+        .map(|s| s.expect("sample") as f32 / 32768.0 * gain)
+        .collect()
+}
+
 pub fn analyze(path: &Path) -> CallReport {
     analyze_with(path, None)
 }

@@ -58,6 +58,11 @@ enum Command {
         #[arg(long)]
         call_date: Option<String>,
     },
+    /// Whisper models: list, fetch, verify, path.
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
     /// Print or check a rule book.
     Rules {
         /// Print the embedded default rule book.
@@ -76,6 +81,23 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_values_t = vec![8000u32, 16000, 48000])]
         rates: Vec<u32>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ModelsAction {
+    /// The models of the manifest, and which are installed where.
+    List,
+    /// Download a model (resumable), check it and move it into place.
+    Fetch {
+        name: String,
+        /// Directory to put it in (default: the user data directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Check installed models (or one, by name or path) against the manifest.
+    Verify { model: Option<String> },
+    /// Print the path of the model that would be used (`--model`/$CALLCOACH_MODEL/search order).
+    Path { model: Option<String> },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -101,6 +123,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print_default,
             check: file,
         } => rules(print_default, file),
+        Command::Models { action } => models(action),
         Command::Analyze {
             call,
             caller,
@@ -235,5 +258,113 @@ fn rules(print_default: bool, file: Option<PathBuf>) -> anyhow::Result<()> {
         (false, None) => anyhow::bail!(
             "say what to do: `callcoach rules --print-default` or `callcoach rules --check FILE`"
         ),
+    }
+}
+
+fn models(action: ModelsAction) -> anyhow::Result<()> {
+    use callcoach_asr::models;
+    match action {
+        ModelsAction::List => {
+            let (_, all) = models::manifest()?;
+            println!("{:<22} {:>10}  {:<7} installed", "name", "size", "digest");
+            for m in all {
+                let size = match (m.size, m.size_mib) {
+                    (Some(b), _) => format!("{:.0} MiB", b as f64 / 1048576.0),
+                    (None, Some(mib)) => format!("~{mib} MiB"),
+                    _ => "?".into(),
+                };
+                let digest = if m.sha256.is_some() { "sha256" } else { "sha1" };
+                let at = models::find_installed(&m)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "-".into());
+                println!("{:<22} {size:>10}  {digest:<7} {at}", m.name);
+            }
+            println!(
+                "search order: --model, ${}, {}",
+                models::MODEL_ENV,
+                models::search_dirs()
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(())
+        }
+        ModelsAction::Fetch { name, dir } => {
+            let m = models::info(&name)?;
+            let dir = dir
+                .or_else(models::user_dir)
+                .context("no user data directory ($HOME unset): pass --dir")?;
+            let url = models::url_of(&m)?;
+            eprintln!("fetching {name} from {url}");
+            let started = std::time::Instant::now();
+            let mut last = 0u64;
+            let path = models::fetch(&m, &dir, &mut |done, total| {
+                if done >= last + (1 << 20) || Some(done) == total {
+                    last = done;
+                    let rate = done as f64 / 1048576.0 / started.elapsed().as_secs_f64().max(1e-3);
+                    match total {
+                        Some(t) => eprint!(
+                            "\r  {:5.1} % of {:.0} MiB, {rate:.1} MiB/s   ",
+                            done as f64 * 100.0 / t as f64,
+                            t as f64 / 1048576.0
+                        ),
+                        None => {
+                            eprint!("\r  {:.1} MiB, {rate:.1} MiB/s   ", done as f64 / 1048576.0)
+                        }
+                    }
+                }
+            })?;
+            eprintln!();
+            println!("{}", path.display());
+            Ok(())
+        }
+        ModelsAction::Verify { model } => {
+            let (_, all) = models::manifest()?;
+            let targets: Vec<(models::ModelInfo, PathBuf)> = match model {
+                Some(want) => {
+                    let p = std::path::Path::new(&want);
+                    let m = if p.is_file() {
+                        let file = p.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+                        all.iter().find(|m| m.file == file).cloned().with_context(|| format!("{}: not a file name the manifest knows; `callcoach models list`", p.display()))?
+                    } else {
+                        models::info(&want)?
+                    };
+                    let path = if p.is_file() {
+                        p.to_path_buf()
+                    } else {
+                        models::find_installed(&m).with_context(|| {
+                            format!("{want} is not installed; run `callcoach models fetch {want}`")
+                        })?
+                    };
+                    vec![(m, path)]
+                }
+                None => all
+                    .iter()
+                    .filter_map(|m| models::find_installed(m).map(|p| (m.clone(), p)))
+                    .collect(),
+            };
+            if targets.is_empty() {
+                anyhow::bail!("no model installed; run `callcoach models fetch base-q5_1`");
+            }
+            let mut failed = 0;
+            for (m, path) in targets {
+                match models::verify(&path, &m) {
+                    Ok(()) => println!("{}: OK ({})", path.display(), m.name),
+                    Err(e) => {
+                        failed += 1;
+                        println!("{e}");
+                    }
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} model file(s) failed verification");
+            }
+            Ok(())
+        }
+        ModelsAction::Path { model } => {
+            println!("{}", models::resolve(model.as_deref())?.display());
+            Ok(())
+        }
     }
 }

@@ -2,3 +2,4 @@
 //! path feeds the coach. (The binary's CLI is in `main.rs`.)
 
 pub mod coaching;
+pub mod transcribe;

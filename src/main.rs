@@ -57,6 +57,12 @@ enum Command {
         /// Date of the call (YYYY-MM-DD), for the holiday greeting.
         #[arg(long)]
         call_date: Option<String>,
+        /// Whisper model (path or name, see `callcoach models list`); default: the search order.
+        #[arg(long)]
+        model: Option<String>,
+        /// Do not transcribe (text rules then need --transcript).
+        #[arg(long)]
+        no_asr: bool,
     },
     /// Whisper models: list, fetch, verify, path.
     Models {
@@ -134,6 +140,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             transcript,
             agent_id,
             call_date,
+            model,
+            no_asr,
         } => {
             let input = CallInput {
                 call,
@@ -151,13 +159,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(date) = call_date {
                 book.settings.call_date = date;
             }
-            let segments = load_transcripts(&transcript)?;
+            let mut segments = load_transcripts(&transcript)?;
+            let asr = if !transcript.is_empty() {
+                AsrReport {
+                    status: "skipped".into(),
+                    reason: Some("a transcript was given (--transcript)".into()),
+                    outcome: None,
+                }
+            } else if no_asr {
+                AsrReport {
+                    status: "off".into(),
+                    reason: Some("--no-asr".into()),
+                    outcome: None,
+                }
+            } else {
+                match callcoach_asr::models::resolve(model.as_deref()) {
+                    Ok(path) => {
+                        let outcome = callcoach::transcribe::transcribe_call(
+                            &input,
+                            &path,
+                            callcoach_asr::AsrConfig::default(),
+                        )?;
+                        segments.segments.extend(outcome.segments.iter().cloned());
+                        AsrReport {
+                            status: "on".into(),
+                            reason: None,
+                            outcome: Some(outcome),
+                        }
+                    }
+                    Err(e) => AsrReport {
+                        status: "off".into(),
+                        reason: Some(e.to_string()),
+                        outcome: None,
+                    },
+                }
+            };
             let coach = callcoach_coach::Coach::new(book, agent_id.as_deref());
             let mut feed = callcoach::coaching::CoachFeed::new(coach, segments);
             let audio = analyze_call_observed(&input, &CallConfig::default(), &mut |o| feed.on(o))?;
             let (coach, warnings) = feed.finish((audio.summary.duration_s * 1000.0).round() as u64);
             let report = FullReport {
                 call: &audio,
+                asr: asr.clone(),
                 coach: CoachReport {
                     rules: rules
                         .as_ref()
@@ -172,8 +215,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(p) if p.as_os_str() == "-" => println!("{text}"),
                 Some(p) => {
                     print!(
-                        "{}",
-                        summary::render(&audio, &report.coach.warnings, &report.coach.scores)
+                        "{}{}",
+                        summary::render(&audio, &report.coach.warnings, &report.coach.scores),
+                        asr.line()
                     );
                     std::fs::write(p, text + "\n").with_context(|| {
                         format!("{}: cannot write the JSON report", p.display())
@@ -181,8 +225,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("JSON report: {}", p.display());
                 }
                 None => print!(
-                    "{}",
-                    summary::render(&audio, &report.coach.warnings, &report.coach.scores)
+                    "{}{}",
+                    summary::render(&audio, &report.coach.warnings, &report.coach.scores),
+                    asr.line()
                 ),
             }
             Ok(())
@@ -196,6 +241,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 struct FullReport<'a> {
     #[serde(flatten)]
     call: &'a CallReport,
+    asr: AsrReport,
     coach: CoachReport,
 }
 
@@ -365,6 +411,35 @@ fn models(action: ModelsAction) -> anyhow::Result<()> {
         ModelsAction::Path { model } => {
             println!("{}", models::resolve(model.as_deref())?.display());
             Ok(())
+        }
+    }
+}
+
+/// Whether transcription ran, and what it gave.
+#[derive(Serialize, Clone)]
+struct AsrReport {
+    /// "on", "off" or "skipped".
+    status: String,
+    /// Why it is off or skipped (with the fix).
+    reason: Option<String>,
+    #[serde(flatten)]
+    outcome: Option<callcoach::transcribe::AsrOutcome>,
+}
+
+impl AsrReport {
+    fn line(&self) -> String {
+        match (&self.outcome, &self.reason) {
+            (Some(o), _) => format!(
+                "  ASR: on ({}): {} segment(s), {:.1}x real time, {} utterance(s) transcribed, {} dropped, {} gated\n",
+                o.model,
+                o.segments.len(),
+                o.real_time_factor,
+                o.stats.transcribed,
+                o.stats.dropped_agent + o.stats.dropped_caller,
+                o.stats.gated
+            ),
+            (None, Some(r)) => format!("  ASR: {}: {r}\n", self.status),
+            (None, None) => format!("  ASR: {}\n", self.status),
         }
     }
 }

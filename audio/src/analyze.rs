@@ -363,6 +363,17 @@ pub fn analyze_call_observed(
     cfg: &CallConfig,
     observer: &mut dyn FnMut(&CallOutput),
 ) -> Result<CallReport, AudioError> {
+    analyze_call_tapped(input, cfg, observer, &mut |_, _, _| {})
+}
+
+/// [`analyze_call_observed`], also handing every party's 16 kHz frames to `tap` (see
+/// [`CallAnalyzer::push_tapped`]).
+pub fn analyze_call_tapped(
+    input: &CallInput,
+    cfg: &CallConfig,
+    observer: &mut dyn FnMut(&CallOutput),
+    tap: &mut dyn FnMut(Party, u64, &[f32; crate::resample::FRAME_LEN]),
+) -> Result<CallReport, AudioError> {
     let first = Decoder::open(&input.call)?;
     let mut warnings = Vec::new();
     let (sources, layout) = match (&input.caller, first.channels()) {
@@ -453,10 +464,15 @@ pub fn analyze_call_observed(
                 identical = block.chunks_exact(2).all(|lr| lr[0] == lr[1]);
             }
             for &(_, party) in &src.routes {
-                analyzer.push(party, &scratch[party.index()], &mut |o| {
-                    observer(&o);
-                    collector.on(o)
-                })?;
+                analyzer.push_tapped(
+                    party,
+                    &scratch[party.index()],
+                    &mut |o| {
+                        observer(&o);
+                        collector.on(o)
+                    },
+                    tap,
+                )?;
             }
         }
     }

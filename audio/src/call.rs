@@ -191,7 +191,19 @@ impl CallAnalyzer {
         samples: &[f32],
         out: &mut dyn FnMut(CallOutput),
     ) -> Result<(), AudioError> {
-        self.feed(party, Some(samples), out)
+        self.feed(party, Some(samples), out, &mut |_, _, _| {})
+    }
+
+    /// [`Self::push`], also handing every 16 kHz frame to `tap` as it is made (frame index,
+    /// samples), before its features come out (the ASR takes its audio here).
+    pub fn push_tapped(
+        &mut self,
+        party: Party,
+        samples: &[f32],
+        out: &mut dyn FnMut(CallOutput),
+        tap: &mut dyn FnMut(Party, u64, &[f32; crate::resample::FRAME_LEN]),
+    ) -> Result<(), AudioError> {
+        self.feed(party, Some(samples), out, tap)
     }
 
     /// Ends one party's stream (flushes its resampler and look-ahead).
@@ -200,7 +212,7 @@ impl CallAnalyzer {
         party: Party,
         out: &mut dyn FnMut(CallOutput),
     ) -> Result<(), AudioError> {
-        self.feed(party, None, out)
+        self.feed(party, None, out, &mut |_, _, _| {})
     }
 
     /// Runs samples (or, with `None`, the end of the stream) through one party's lane.
@@ -209,6 +221,7 @@ impl CallAnalyzer {
         party: Party,
         samples: Option<&[f32]>,
         out: &mut dyn FnMut(CallOutput),
+        tap: &mut dyn FnMut(Party, u64, &[f32; crate::resample::FRAME_LEN]),
     ) -> Result<(), AudioError> {
         let Some(lane) = self.lanes[party.index()].as_mut() else {
             return Ok(());
@@ -223,6 +236,7 @@ impl CallAnalyzer {
         let mut overflow = 0;
         let jumps = &mut self.pending_jumps;
         let mut on_frame = |frame: &[f32; crate::resample::FRAME_LEN]| {
+            tap(party, analyzer.frames(), frame);
             analyzer.push_frame(frame, &mut |o| {
                 route(party, o, waiting, &mut overflow, jumps)
             });

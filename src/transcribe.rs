@@ -1,0 +1,96 @@
+//! Wiring: the feature path's 16 kHz frames and speech flags into the ASR worker, for a
+//! recorded call. (Live mode will feed the same segmenters from capture.)
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::path::Path;
+use std::time::Instant;
+
+use callcoach_asr::stream::{Segmenter, Speaker, StreamConfig};
+use callcoach_asr::transcriber::StatsSnapshot;
+use callcoach_asr::{AsrConfig, Worker};
+use callcoach_audio::analyze::{analyze_call_tapped, CallInput};
+use callcoach_audio::call::{CallConfig, CallOutput};
+use callcoach_audio::FRAME_LEN;
+use callcoach_coach::TranscriptSegment;
+use serde::Serialize;
+
+/// 16 kHz frames waiting for their speech flag, per party.
+type PendingFrames = [VecDeque<(u64, [f32; FRAME_LEN])>; 2];
+
+/// What the ASR pass produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct AsrOutcome {
+    pub model: String,
+    pub segments: Vec<TranscriptSegment>,
+    pub stats: StatsSnapshot,
+    /// Audio seconds per second of processing for the whole pass.
+    pub real_time_factor: f64,
+}
+
+/// Transcribes both parties of a recorded call with the model at `model`.
+pub fn transcribe_call(
+    input: &CallInput,
+    model: &Path,
+    cfg: AsrConfig,
+) -> anyhow::Result<AsrOutcome> {
+    let backend = callcoach_asr::load_backend(model)?;
+    let worker = Worker::spawn(backend, cfg, 8);
+    let started = Instant::now();
+    let segmenters = RefCell::new([
+        Segmenter::new(StreamConfig::default(), Speaker::Agent),
+        Segmenter::new(StreamConfig::default(), Speaker::Caller),
+    ]);
+    // Audio frames wait here for their speech flag (which comes out after the VAD look-ahead).
+    let pending: RefCell<PendingFrames> = RefCell::new([VecDeque::new(), VecDeque::new()]);
+    let report = analyze_call_tapped(
+        input,
+        &CallConfig::default(),
+        &mut |o| {
+            if let CallOutput::Frame(p, f) = o {
+                let mut pend = pending.borrow_mut();
+                let q = &mut pend[p.index()];
+                while let Some((idx, frame)) = q.front().copied() {
+                    if idx > f.index {
+                        break;
+                    }
+                    q.pop_front();
+                    if idx == f.index {
+                        segmenters.borrow_mut()[p.index()].push(
+                            idx * 10,
+                            &frame,
+                            f.speech,
+                            &mut |job| worker.submit_wait(job),
+                        );
+                    }
+                }
+            }
+        },
+        &mut |p, idx, frame| pending.borrow_mut()[p.index()].push_back((idx, *frame)),
+    )?;
+    let end_ms = (report.summary.duration_s * 1000.0).round() as u64;
+    for s in segmenters.borrow_mut().iter_mut() {
+        s.finish(end_ms, &mut |job| worker.submit_wait(job));
+    }
+    let (outs, stats) = worker.finish();
+    let mut segments: Vec<TranscriptSegment> = outs
+        .into_iter()
+        .filter(|o| o.is_final && !o.text.is_empty())
+        .map(|o| TranscriptSegment {
+            party: match o.speaker {
+                Speaker::Agent => callcoach_coach::Party::Agent,
+                Speaker::Caller => callcoach_coach::Party::Caller,
+            },
+            start_ms: o.start_ms,
+            end_ms: o.end_ms,
+            text: o.text,
+        })
+        .collect();
+    segments.sort_by_key(|s| (s.end_ms, s.start_ms));
+    Ok(AsrOutcome {
+        model: model.display().to_string(),
+        segments,
+        stats,
+        real_time_factor: report.summary.duration_s / started.elapsed().as_secs_f64().max(1e-9),
+    })
+}

@@ -57,6 +57,46 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// ASR pass per model on the bundled demo call: real-time factor, latency, and the share of time
+/// spent around whisper.cpp (our pipeline's overhead).
+pub fn run_asr(models: &[String]) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("callcoach-bench-asr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let call = dir.join("demo-call.wav");
+    std::fs::write(&call, DEMO).with_context(|| format!("{}: cannot write", call.display()))?;
+    println!("ASR pass on the demo call (38 s, two parties), per model");
+    println!(
+        "{:<40} {:>8} {:>9} {:>10} {:>10} {:>9} {:>9}",
+        "model", "wall s", "RT x", "whisper s", "overhead", "p50 ms", "p99 ms"
+    );
+    for m in models {
+        let path = callcoach_asr::models::resolve(Some(m))?;
+        let input = CallInput {
+            call: call.clone(),
+            caller: None,
+            agent_channel: AgentChannel::Left,
+            allow_truncated: false,
+        };
+        let o = callcoach::transcribe::transcribe_call(
+            &input,
+            &path,
+            callcoach_asr::AsrConfig::default(),
+        )?;
+        println!(
+            "{:<40} {:>8.2} {:>9.1} {:>10.2} {:>9.1}% {:>9.0} {:>9.0}",
+            path.display(),
+            o.wall_s,
+            o.real_time_factor,
+            o.decode_s,
+            100.0 * (o.wall_s - o.decode_s).max(0.0) / o.wall_s.max(1e-9),
+            o.final_latency_ms_p50,
+            o.final_latency_ms_p99
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
 pub fn run(minutes: f64, rates: &[u32]) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("callcoach-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;

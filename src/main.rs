@@ -86,6 +86,9 @@ enum Command {
         /// Sample rates to measure.
         #[arg(long, value_delimiter = ',', default_values_t = vec![8000u32, 16000, 48000])]
         rates: Vec<u32>,
+        /// Also measure the ASR pass with these models (names or paths), one after another.
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
     },
 }
 
@@ -232,7 +235,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Bench { minutes, rates } => bench::run(minutes, &rates),
+        Command::Bench {
+            minutes,
+            rates,
+            models,
+        } => {
+            bench::run(minutes, &rates)?;
+            if !models.is_empty() {
+                bench::run_asr(&models)?;
+            }
+            Ok(())
+        }
     }
 }
 

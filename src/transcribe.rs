@@ -26,6 +26,13 @@ pub struct AsrOutcome {
     pub stats: StatsSnapshot,
     /// Audio seconds per second of processing for the whole pass.
     pub real_time_factor: f64,
+    /// Wall time of the pass, and the part of it spent inside whisper.cpp, seconds.
+    pub wall_s: f64,
+    pub decode_s: f64,
+    /// Final results: time from the utterance's job being queued to its text (offline: includes
+    /// waiting behind earlier jobs), ms, p50 and p99.
+    pub final_latency_ms_p50: f64,
+    pub final_latency_ms_p99: f64,
 }
 
 /// Transcribes both parties of a recorded call with the model at `model`.
@@ -73,6 +80,19 @@ pub fn transcribe_call(
         s.finish(end_ms, &mut |job| worker.submit_wait(job));
     }
     let (outs, stats) = worker.finish();
+    let mut lat: Vec<f64> = outs
+        .iter()
+        .filter(|o| o.is_final)
+        .map(|o| o.latency_ms)
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    let pct = |q: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * q).round().max(0.0) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let (p50, p99) = (pct(0.5), pct(0.99));
+    let wall_s = started.elapsed().as_secs_f64();
     let mut segments: Vec<TranscriptSegment> = outs
         .into_iter()
         .filter(|o| o.is_final && !o.text.is_empty())
@@ -91,6 +111,10 @@ pub fn transcribe_call(
         model: model.display().to_string(),
         segments,
         stats,
-        real_time_factor: report.summary.duration_s / started.elapsed().as_secs_f64().max(1e-9),
+        real_time_factor: report.summary.duration_s / wall_s.max(1e-9),
+        wall_s,
+        decode_s: stats.decode_us as f64 / 1e6,
+        final_latency_ms_p50: p50,
+        final_latency_ms_p99: p99,
     })
 }

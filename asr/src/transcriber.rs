@@ -113,6 +113,8 @@ pub struct Stats {
     pub rejected_segments: AtomicU64,
     pub transcribed: AtomicU64,
     pub errors: AtomicU64,
+    /// Time spent inside the transcriber (whisper.cpp), microseconds.
+    pub decode_us: AtomicU64,
 }
 
 /// A snapshot of [`Stats`].
@@ -125,6 +127,7 @@ pub struct StatsSnapshot {
     pub rejected_segments: u64,
     pub transcribed: u64,
     pub errors: u64,
+    pub decode_us: u64,
 }
 
 impl Stats {
@@ -138,6 +141,7 @@ impl Stats {
             rejected_segments: g(&self.rejected_segments),
             transcribed: g(&self.transcribed),
             errors: g(&self.errors),
+            decode_us: g(&self.decode_us),
         }
     }
 }
@@ -296,7 +300,11 @@ fn run_job(
         st.gated.fetch_add(1, Ordering::Relaxed);
         return None;
     }
-    let segments = match t.transcribe(&job.audio, cfg) {
+    let decode_start = Instant::now();
+    let decoded = t.transcribe(&job.audio, cfg);
+    st.decode_us
+        .fetch_add(decode_start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    let segments = match decoded {
         Ok(s) => s,
         Err(_) => {
             st.errors.fetch_add(1, Ordering::Relaxed);

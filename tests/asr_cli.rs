@@ -3,31 +3,29 @@
 mod common;
 use common::*;
 
+/// Runs callcoach where no model can be found (empty HOME and working directory).
+fn without_models(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_callcoach"))
+        .args(args)
+        .env("HOME", dir)
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("CALLCOACH_MODEL")
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn without_a_model_asr_is_off_and_says_how_to_fix_it() {
     let dir = tmpdir();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callcoach"))
-        .args(["analyze", p(&fixture("demo-call.wav"))])
-        .env("HOME", dir.path())
-        .env_remove("XDG_DATA_HOME")
-        .env_remove("CALLCOACH_MODEL")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = without_models(&["analyze", p(&fixture("demo-call.wav"))], dir.path());
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("ASR: off") && text.contains("callcoach models fetch base-q5_1"),
         "{text}"
     );
-    let path = std::process::Command::new(env!("CARGO_BIN_EXE_callcoach"))
-        .args(["models", "path"])
-        .env("HOME", dir.path())
-        .env_remove("XDG_DATA_HOME")
-        .env_remove("CALLCOACH_MODEL")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let path = without_models(&["models", "path"], dir.path());
     assert_eq!(path.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&path.stderr).contains("models fetch"));
 }

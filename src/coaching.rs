@@ -20,6 +20,8 @@ pub struct CoachFeed {
     pub coach: Coach,
     pending: VecDeque<Event>,
     out: Vec<Warning>,
+    /// How many of `out` were handed out by [`Self::take_new`].
+    seen: usize,
     last_ms: u64,
 }
 
@@ -39,6 +41,7 @@ impl CoachFeed {
             coach,
             pending: pending.into(),
             out,
+            seen: 0,
             last_ms: 0,
         }
     }
@@ -78,6 +81,13 @@ impl CoachFeed {
             }),
             CallOutput::Event(_) => {}
         }
+    }
+
+    /// Warning state changes since the last call (live display).
+    pub fn take_new(&mut self) -> &[Warning] {
+        let from = self.seen;
+        self.seen = self.out.len();
+        &self.out[from..]
     }
 
     /// Ends the call at `end_ms`; returns every warning state change.

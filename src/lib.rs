@@ -2,4 +2,5 @@
 //! path feeds the coach. (The binary's CLI is in `main.rs`.)
 
 pub mod coaching;
+pub mod live;
 pub mod transcribe;

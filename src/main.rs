@@ -64,6 +64,21 @@ enum Command {
         #[arg(long)]
         no_asr: bool,
     },
+    /// Live coaching. Today: a recording replayed as a live call (`--input FILE [--realtime]`).
+    Live {
+        /// Recording to replay as a live call (stereo: agent left).
+        #[arg(long)]
+        input: PathBuf,
+        /// Replay at real-time pace (otherwise as fast as possible).
+        #[arg(long)]
+        realtime: bool,
+        /// Screen: `text` prints warnings as they are raised and cleared.
+        #[arg(long, default_value = "text")]
+        ui: String,
+        /// Rule book (TOML); the embedded defaults when omitted.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
     /// Whisper models: list, fetch, verify, path.
     Models {
         #[command(subcommand)]
@@ -133,6 +148,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             check: file,
         } => rules(print_default, file),
         Command::Models { action } => models(action),
+        Command::Live {
+            input,
+            realtime,
+            ui,
+            rules,
+        } => {
+            if ui != "text" {
+                anyhow::bail!(
+                    "--ui {ui}: only `text` exists yet (the on-screen overlay is not built)"
+                );
+            }
+            let book = match &rules {
+                Some(p) => RuleBook::load(p)?,
+                None => RuleBook::default_book(),
+            };
+            let events = callcoach::live::replay(callcoach::live::ReplayOptions {
+                input,
+                realtime,
+                ring_ms: 500,
+                book,
+            })?;
+            let mut lat = callcoach::live::text_ui(events);
+            if !lat.is_empty() {
+                lat.sort_by(f64::total_cmp);
+                let pct = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize];
+                println!("warning latency after the condition's time (incl. each rule's own window): p50 {:.0} ms, p99 {:.0} ms", pct(0.5), pct(0.99));
+            }
+            Ok(())
+        }
         Command::Analyze {
             call,
             caller,

@@ -49,8 +49,8 @@ pub fn replay(opts: ReplayOptions) -> anyhow::Result<Receiver<UiEvent>> {
     let channels = decoder.channels();
     let parties = if channels >= 2 { 2 } else { 1 };
     let cap = (rate as usize * opts.ring_ms as usize / 1000).max(1024);
-    let (mut agent_tx, mut agent_rx) = RingBuffer::<f32>::new(cap);
-    let (mut caller_tx, mut caller_rx) = RingBuffer::<f32>::new(cap);
+    let (mut agent_tx, agent_rx) = RingBuffer::<f32>::new(cap);
+    let (mut caller_tx, caller_rx) = RingBuffer::<f32>::new(cap);
     let (ui_tx, ui_rx) = bounded::<UiEvent>(256);
     let start = Instant::now();
     let ui_source = ui_tx.clone();
@@ -95,8 +95,32 @@ pub fn replay(opts: ReplayOptions) -> anyhow::Result<Receiver<UiEvent>> {
             }
             // Dropping the producers tells the pipeline the stream has ended.
         })?;
-    // Pipeline: rings → features → coach → UI.
-    let realtime = opts.realtime;
+    spawn_pipeline(
+        rate,
+        parties,
+        agent_rx,
+        caller_rx,
+        cap,
+        opts.book,
+        opts.realtime.then_some(start),
+        ui_tx,
+    )?;
+    Ok(ui_rx)
+}
+
+/// The feature/coach thread: rings → features → coach → UI events. `clock` (the moment the
+/// audio at call time 0 entered) turns warnings into latencies.
+#[allow(clippy::too_many_arguments)]
+pub fn spawn_pipeline(
+    rate: u32,
+    parties: usize,
+    mut agent_rx: rtrb::Consumer<f32>,
+    mut caller_rx: rtrb::Consumer<f32>,
+    cap: usize,
+    book: RuleBook,
+    clock: Option<Instant>,
+    ui_tx: crossbeam_channel::Sender<UiEvent>,
+) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("callcoach-pipeline".into())
         .spawn(move || {
@@ -106,13 +130,12 @@ pub fn replay(opts: ReplayOptions) -> anyhow::Result<Receiver<UiEvent>> {
                     Some(rate),
                     (parties == 2).then_some(rate),
                 )?;
-                let mut feed = CoachFeed::new(Coach::new(opts.book, None), Default::default());
+                let mut feed = CoachFeed::new(Coach::new(book, None), Default::default());
                 let mut buf = vec![0.0f32; cap];
                 let send = |feed: &mut CoachFeed| {
                     for w in feed.take_new() {
-                        let latency_ms = realtime.then(|| {
-                            (start.elapsed().as_secs_f64() * 1000.0 - w.t_ms as f64).max(0.0)
-                        });
+                        let latency_ms = clock
+                            .map(|c| (c.elapsed().as_secs_f64() * 1000.0 - w.t_ms as f64).max(0.0));
                         let _ = ui_tx.try_send(UiEvent::Warning {
                             warning: Box::new(w.clone()),
                             latency_ms,
@@ -152,9 +175,7 @@ pub fn replay(opts: ReplayOptions) -> anyhow::Result<Receiver<UiEvent>> {
                 analyzer.finish(&mut |o| feed.on(&o))?;
                 let end = analyzer.frames_total() * 10;
                 send(&mut feed);
-                let (_, all) = feed.finish(end);
-                // Whatever finish() added (end-of-call rules, closing clears).
-                let _ = all;
+                let _ = feed.finish(end);
                 let _ = ui_tx.send(UiEvent::End { call_ms: end });
                 Ok(())
             };
@@ -162,7 +183,81 @@ pub fn replay(opts: ReplayOptions) -> anyhow::Result<Receiver<UiEvent>> {
                 eprintln!("error: {e:#}");
             }
         })?;
-    Ok(ui_rx)
+    Ok(())
+}
+
+/// Where live audio comes from.
+#[derive(Debug, Clone)]
+pub enum Devices {
+    /// One device, agent on channel 0 (left), caller on channel 1.
+    Stereo(String),
+    /// Separate devices; the caller's may be absent (agent only).
+    Pair {
+        agent: String,
+        caller: Option<String>,
+    },
+}
+
+/// Captures from sound devices into the pipeline. Returns the running captures (drop them to
+/// stop) and the UI events.
+pub fn capture(
+    devices: &Devices,
+    rate: u32,
+    ring_ms: u32,
+    max_seconds: Option<f64>,
+    book: RuleBook,
+) -> anyhow::Result<(Vec<crate::capture::Capture>, Receiver<UiEvent>)> {
+    let cap = (rate as usize * ring_ms as usize / 1000).max(1024);
+    let (agent_tx, agent_rx) = RingBuffer::<f32>::new(cap);
+    let (caller_tx, caller_rx) = RingBuffer::<f32>::new(cap);
+    let max_frames = max_seconds.map(|s| (s * rate as f64) as u64);
+    let (captures, parties) = match devices {
+        Devices::Stereo(id) => (
+            vec![crate::capture::open(
+                id,
+                rate,
+                2,
+                vec![agent_tx, caller_tx],
+                max_frames,
+            )?],
+            2,
+        ),
+        Devices::Pair {
+            agent,
+            caller: None,
+        } => (
+            vec![crate::capture::open(
+                agent,
+                rate,
+                1,
+                vec![agent_tx],
+                max_frames,
+            )?],
+            1,
+        ),
+        Devices::Pair {
+            agent,
+            caller: Some(c),
+        } => (
+            vec![
+                crate::capture::open(agent, rate, 1, vec![agent_tx], max_frames)?,
+                crate::capture::open(c, rate, 1, vec![caller_tx], max_frames)?,
+            ],
+            2,
+        ),
+    };
+    let (ui_tx, ui_rx) = bounded::<UiEvent>(256);
+    spawn_pipeline(
+        rate,
+        parties,
+        agent_rx,
+        caller_rx,
+        cap,
+        book,
+        Some(Instant::now()),
+        ui_tx,
+    )?;
+    Ok((captures, ui_rx))
 }
 
 /// `--ui text`: prints warnings as they are raised and cleared; returns raise latencies.

@@ -64,11 +64,31 @@ enum Command {
         #[arg(long)]
         no_asr: bool,
     },
-    /// Live coaching. Today: a recording replayed as a live call (`--input FILE [--realtime]`).
+    /// Input sound devices with their rates and channels.
+    Devices,
+    /// Live coaching from sound devices, or a recording replayed as a live call.
     Live {
         /// Recording to replay as a live call (stereo: agent left).
+        #[arg(long, conflicts_with_all = ["stereo_device", "agent_device"])]
+        input: Option<PathBuf>,
+        /// One stereo device: agent left, caller right (ids from `callcoach devices`).
+        #[arg(long, conflicts_with = "agent_device")]
+        stereo_device: Option<String>,
+        /// The agent's microphone.
         #[arg(long)]
-        input: PathBuf,
+        agent_device: Option<String>,
+        /// The caller's audio (optional).
+        #[arg(long, requires = "agent_device")]
+        caller_device: Option<String>,
+        /// Capture sample rate.
+        #[arg(long, default_value_t = 16000)]
+        rate: u32,
+        /// Stop after this many seconds of captured audio.
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Ring buffer per party, milliseconds of audio.
+        #[arg(long, default_value_t = 500)]
+        ring_ms: u32,
         /// Replay at real-time pace (otherwise as fast as possible).
         #[arg(long)]
         realtime: bool,
@@ -148,12 +168,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             check: file,
         } => rules(print_default, file),
         Command::Models { action } => models(action),
+        Command::Devices => {
+            for d in callcoach::capture::list()? {
+                let mut channels: Vec<u16> = d.configs.iter().map(|c| c.0).collect();
+                channels.sort_unstable();
+                channels.dedup();
+                let lo = d.configs.iter().map(|c| c.1).min().unwrap_or(0);
+                let hi = d.configs.iter().map(|c| c.2).max().unwrap_or(0);
+                let mut formats: Vec<&str> = d.configs.iter().map(|c| c.3.as_str()).collect();
+                formats.sort_unstable();
+                formats.dedup();
+                println!(
+                    "{}  {}\n    channels {:?}, {lo}–{hi} Hz, {}",
+                    d.id,
+                    d.description,
+                    channels,
+                    formats.join(" ")
+                );
+            }
+            Ok(())
+        }
         Command::Live {
             input,
+            stereo_device,
+            agent_device,
+            caller_device,
+            rate,
+            seconds,
+            ring_ms,
             realtime,
             ui,
             rules,
         } => {
+            use callcoach::live;
             if ui != "text" {
                 anyhow::bail!(
                     "--ui {ui}: only `text` exists yet (the on-screen overlay is not built)"
@@ -163,13 +210,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(p) => RuleBook::load(p)?,
                 None => RuleBook::default_book(),
             };
-            let events = callcoach::live::replay(callcoach::live::ReplayOptions {
-                input,
-                realtime,
-                ring_ms: 500,
-                book,
-            })?;
-            let mut lat = callcoach::live::text_ui(events);
+            let devices = match (stereo_device, agent_device) {
+                (Some(s), _) => Some(live::Devices::Stereo(s)),
+                (None, Some(a)) => Some(live::Devices::Pair {
+                    agent: a,
+                    caller: caller_device,
+                }),
+                (None, None) => None,
+            };
+            let mut lat = match (input, devices) {
+                (Some(input), _) => live::text_ui(live::replay(live::ReplayOptions { input, realtime, ring_ms, book })?),
+                (None, Some(devices)) => {
+                    let (captures, events) = live::capture(&devices, rate, ring_ms, seconds, book)?;
+                    let screen = std::thread::spawn(move || live::text_ui(events));
+                    let limit = seconds.map(|s| (s * rate as f64) as u64);
+                    let frames = |c: &callcoach::capture::Capture| c.counters.frames.load(std::sync::atomic::Ordering::Relaxed);
+                    // Without --seconds the call runs until the process is stopped.
+                    while !limit.is_some_and(|l| captures.iter().all(|c| frames(c) >= l)) {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    let dropped: u64 = captures.iter().map(|c| c.counters.dropped.load(std::sync::atomic::Ordering::Relaxed)).sum();
+                    drop(captures);
+                    let lat = screen.join().map_err(|_| anyhow::anyhow!("the screen thread failed"))?;
+                    println!("capture: {dropped} samples dropped (ring full)");
+                    lat
+                }
+                (None, None) => anyhow::bail!("say where the audio comes from: --stereo-device ID, --agent-device ID [--caller-device ID], or --input FILE"),
+            };
             if !lat.is_empty() {
                 lat.sort_by(f64::total_cmp);
                 let pct = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize];

@@ -1,0 +1,133 @@
+//! Sound-device capture with cpal. The callback only copies samples into lock-free rings
+//! (`rtrb`, sized in milliseconds) and returns: no allocation, lock, log or resampling in it.
+//! A full ring drops the samples and counts them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+
+/// An input device as `callcoach devices` lists it.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    pub id: String,
+    pub description: String,
+    /// (channels, min rate, max rate, sample format)
+    pub configs: Vec<(u16, u32, u32, String)>,
+}
+
+/// Input devices of the default host.
+pub fn list() -> anyhow::Result<Vec<DeviceInfo>> {
+    let host = cpal::default_host();
+    let mut out = Vec::new();
+    for d in host.devices().context("listing sound devices")? {
+        let Ok(configs) = d.supported_input_configs() else {
+            continue;
+        };
+        let configs: Vec<_> = configs
+            .map(|c| {
+                (
+                    c.channels(),
+                    c.min_sample_rate(),
+                    c.max_sample_rate(),
+                    format!("{:?}", c.sample_format()),
+                )
+            })
+            .collect();
+        if configs.is_empty() {
+            continue;
+        }
+        let id = d.id().map(|i| i.to_string()).unwrap_or_else(|_| "?".into());
+        let description = d.description().map(|x| x.to_string()).unwrap_or_default();
+        out.push(DeviceInfo {
+            id,
+            description,
+            configs,
+        });
+    }
+    Ok(out)
+}
+
+/// Counters shared with the capture callback.
+#[derive(Debug, Default)]
+pub struct CaptureCounters {
+    /// Frames (samples per channel) delivered by the device.
+    pub frames: AtomicU64,
+    /// Samples dropped because a ring was full.
+    pub dropped: AtomicU64,
+}
+
+/// A running capture; dropping it stops the device.
+pub struct Capture {
+    _stream: cpal::Stream,
+    pub counters: Arc<CaptureCounters>,
+}
+
+impl std::fmt::Debug for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capture")
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens `device_id` (as `callcoach devices` prints it) at `rate` with `channels`, 16-bit, and
+/// routes channel k to `rings[k]`. `max_frames` stops delivering after that many frames.
+pub fn open(
+    device_id: &str,
+    rate: u32,
+    channels: u16,
+    mut rings: Vec<rtrb::Producer<f32>>,
+    max_frames: Option<u64>,
+) -> anyhow::Result<Capture> {
+    let host = cpal::default_host();
+    let device = host
+        .devices()
+        .context("listing sound devices")?
+        .find(|d| d.id().map(|i| i.to_string() == device_id).unwrap_or(false))
+        .with_context(|| {
+            format!("no input device '{device_id}'; `callcoach devices` lists them")
+        })?;
+    let config = cpal::StreamConfig {
+        channels,
+        sample_rate: rate,
+        buffer_size: cpal::BufferSize::Fixed(rate / 100),
+    };
+    let counters = Arc::new(CaptureCounters::default());
+    let c = counters.clone();
+    let limit = max_frames.unwrap_or(u64::MAX);
+    let ch = channels as usize;
+    let stream = device
+        .build_input_stream::<i16, _, _>(
+            config,
+            move |data: &[i16], _| {
+                // Real-time context: copy into the rings and return.
+                let done = c.frames.load(Ordering::Relaxed);
+                if done >= limit {
+                    return;
+                }
+                let frames = ((data.len() / ch) as u64).min(limit - done) as usize;
+                for frame in data.chunks_exact(ch).take(frames) {
+                    for (ring, &s) in rings.iter_mut().zip(frame) {
+                        if ring.push(f32::from(s) / 32768.0).is_err() {
+                            c.dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                c.frames.fetch_add(frames as u64, Ordering::Relaxed);
+            },
+            |e| eprintln!("capture error: {e}"),
+            None,
+        )
+        .with_context(|| {
+            format!("{device_id}: cannot open for {channels} channel(s) at {rate} Hz, 16-bit")
+        })?;
+    stream
+        .play()
+        .with_context(|| format!("{device_id}: cannot start capture"))?;
+    Ok(Capture {
+        _stream: stream,
+        counters,
+    })
+}

@@ -199,3 +199,28 @@ fn any_chunking_gives_identical_warnings() {
         );
     }
 }
+
+#[test]
+fn the_capture_callback_does_not_allocate_and_counts_drops() {
+    use callcoach::capture::{deliver, CaptureCounters};
+    let (a_tx, mut a_rx) = rtrb::RingBuffer::<f32>::new(16_000);
+    let (c_tx, mut c_rx) = rtrb::RingBuffer::<f32>::new(8_000);
+    let mut rings = vec![a_tx, c_tx];
+    let counters = CaptureCounters::default();
+    let period: Vec<i16> = (0..320).map(|i| (i * 37 % 2000) as i16 - 1000).collect(); // 10 ms stereo
+    COUNT.with(|c| c.set(0));
+    COUNTING.with(|c| c.set(true));
+    for _ in 0..100 {
+        deliver(&period, 2, &mut rings, &counters, u64::MAX);
+    }
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(COUNT.with(Cell::get), 0, "the capture callback allocated");
+    use std::sync::atomic::Ordering;
+    assert_eq!(counters.frames.load(Ordering::Relaxed), 16_000);
+    // The caller ring holds 0.5 s: the other 0.5 s is dropped and counted, the agent's is not.
+    assert_eq!(counters.dropped.load(Ordering::Relaxed), 8_000);
+    assert_eq!(a_rx.slots(), 16_000);
+    assert_eq!(c_rx.slots(), 8_000);
+    assert_eq!(a_rx.pop().unwrap(), f32::from(period[0]) / 32768.0);
+    assert_eq!(c_rx.pop().unwrap(), f32::from(period[1]) / 32768.0);
+}

@@ -27,7 +27,7 @@ fn live_capture_through_alsa_reaches_the_coach() {
             p(&raw),
             "pad",
             "0",
-            "3",
+            "12",
         ],
     );
     let conf = dir.path().join("asound.conf");
@@ -49,7 +49,7 @@ fn live_capture_through_alsa_reaches_the_coach() {
             "--stereo-device",
             "alsa:filesrc",
             "--seconds",
-            "38",
+            "48",
             "--ring-ms",
             "60000",
         ])
@@ -62,7 +62,7 @@ fn live_capture_through_alsa_reaches_the_coach() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("call ended at 38.0 s"), "{text}");
+    assert!(text.contains("call ended at 48.0 s"), "{text}");
     assert!(text.contains("capture: 0 samples dropped"), "{text}");
     // The demo's agent switches from a quiet to a loud recording: the jump comes through.
     assert!(text.contains("▲ gradual"), "{text}");

@@ -83,6 +83,18 @@ impl CoachFeed {
         }
     }
 
+    /// A call event from outside (telephony, hotkey) at call time `e.time_ms()`: applied when
+    /// the analysed frames reach that time, so it lands in order.
+    pub fn control(&mut self, e: Event) {
+        let t = e.time_ms();
+        let at = self
+            .pending
+            .iter()
+            .position(|p| p.time_ms() > t)
+            .unwrap_or(self.pending.len());
+        self.pending.insert(at, e);
+    }
+
     /// Warning state changes since the last call (live display).
     pub fn take_new(&mut self) -> &[Warning] {
         let from = self.seen;

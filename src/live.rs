@@ -9,11 +9,19 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use callcoach_audio::call::{CallAnalyzer, CallConfig, Party};
 use callcoach_audio::decode::Decoder;
-use callcoach_coach::{Coach, RuleBook, Warning, WarningState};
+use callcoach_coach::{Coach, Event, RuleBook, Warning, WarningState};
 use crossbeam_channel::{bounded, Receiver};
 use rtrb::RingBuffer;
 
 use crate::coaching::CoachFeed;
+
+/// Call control from outside the audio (local HTTP API, hotkeys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    HoldStart,
+    HoldEnd,
+    CallEnd,
+}
 
 /// What the live run hands the screen.
 #[derive(Debug, Clone)]
@@ -30,6 +38,11 @@ pub enum UiEvent {
     End {
         call_ms: u64,
     },
+    /// A call-control event was applied at this call time.
+    Control {
+        control: Control,
+        call_ms: u64,
+    },
 }
 
 /// Options of a replayed live call.
@@ -43,7 +56,10 @@ pub struct ReplayOptions {
 }
 
 /// Starts the source and pipeline threads; returns the UI event stream.
-pub fn replay(opts: ReplayOptions) -> anyhow::Result<Receiver<UiEvent>> {
+pub fn replay(
+    opts: ReplayOptions,
+    control: Receiver<Control>,
+) -> anyhow::Result<Receiver<UiEvent>> {
     let mut decoder = Decoder::open(&opts.input)?;
     let rate = decoder.rate();
     let channels = decoder.channels();
@@ -104,6 +120,7 @@ pub fn replay(opts: ReplayOptions) -> anyhow::Result<Receiver<UiEvent>> {
         opts.book,
         opts.realtime.then_some(start),
         ui_tx,
+        control,
     )?;
     Ok(ui_rx)
 }
@@ -120,6 +137,7 @@ pub fn spawn_pipeline(
     book: RuleBook,
     clock: Option<Instant>,
     ui_tx: crossbeam_channel::Sender<UiEvent>,
+    control: Receiver<Control>,
 ) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("callcoach-pipeline".into())
@@ -161,6 +179,22 @@ pub fn spawn_pipeline(
                             analyzer.push(party, &buf[..n], &mut |o| feed.on(&o))?;
                             moved = true;
                         }
+                    }
+                    while let Ok(c) = control.try_recv() {
+                        // Call time now: what has entered the analyser.
+                        let t_ms = analyzer.frames_total() * 10;
+                        feed.control(match c {
+                            Control::HoldStart => Event::HoldStart { t_ms },
+                            Control::HoldEnd => Event::HoldEnd { t_ms },
+                            Control::CallEnd => Event::CallEnd {
+                                t_ms,
+                                hung_up_by: None,
+                            },
+                        });
+                        let _ = ui_tx.try_send(UiEvent::Control {
+                            control: c,
+                            call_ms: t_ms,
+                        });
                     }
                     send(&mut feed);
                     let ended =
@@ -206,6 +240,7 @@ pub fn capture(
     ring_ms: u32,
     max_seconds: Option<f64>,
     book: RuleBook,
+    control: Receiver<Control>,
 ) -> anyhow::Result<(Vec<crate::capture::Capture>, Receiver<UiEvent>)> {
     let cap = (rate as usize * ring_ms as usize / 1000).max(1024);
     let (agent_tx, agent_rx) = RingBuffer::<f32>::new(cap);
@@ -256,6 +291,7 @@ pub fn capture(
         book,
         Some(Instant::now()),
         ui_tx,
+        control,
     )?;
     Ok((captures, ui_rx))
 }
@@ -308,6 +344,9 @@ pub fn text_ui(events: Receiver<UiEvent>) -> Vec<f64> {
                 party.name()
             ),
             UiEvent::End { call_ms } => println!("call ended at {:.1} s", call_ms as f64 / 1000.0),
+            UiEvent::Control { control, call_ms } => {
+                println!("{:>7.1} s  ● {control:?}", call_ms as f64 / 1000.0)
+            }
         }
         // Show it now, also when stdout is a pipe or a file.
         let _ = std::io::Write::flush(&mut std::io::stdout());

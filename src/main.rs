@@ -89,6 +89,10 @@ enum Command {
         /// Ring buffer per party, milliseconds of audio.
         #[arg(long, default_value_t = 500)]
         ring_ms: u32,
+        /// Serve the call-control API (POST /v1/call/start|end, /v1/hold/start|end) here,
+        /// e.g. 127.0.0.1:7788.
+        #[arg(long)]
+        api: Option<String>,
         /// Replay at real-time pace (otherwise as fast as possible).
         #[arg(long)]
         realtime: bool,
@@ -196,11 +200,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             rate,
             seconds,
             ring_ms,
+            api,
             realtime,
             ui,
             rules,
         } => {
             use callcoach::live;
+            let (control_tx, control_rx) = crossbeam_channel::unbounded();
+            if let Some(addr) = api {
+                let bound = callcoach::api::serve(&addr, control_tx)?;
+                println!("call-control API on http://{bound}");
+            }
             if ui != "text" {
                 anyhow::bail!(
                     "--ui {ui}: only `text` exists yet (the on-screen overlay is not built)"
@@ -219,9 +229,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (None, None) => None,
             };
             let mut lat = match (input, devices) {
-                (Some(input), _) => live::text_ui(live::replay(live::ReplayOptions { input, realtime, ring_ms, book })?),
+                (Some(input), _) => live::text_ui(live::replay(live::ReplayOptions { input, realtime, ring_ms, book }, control_rx)?),
                 (None, Some(devices)) => {
-                    let (captures, events) = live::capture(&devices, rate, ring_ms, seconds, book)?;
+                    let (captures, events) = live::capture(&devices, rate, ring_ms, seconds, book, control_rx)?;
                     let screen = std::thread::spawn(move || live::text_ui(events));
                     let limit = seconds.map(|s| (s * rate as f64) as u64);
                     let frames = |c: &callcoach::capture::Capture| c.counters.frames.load(std::sync::atomic::Ordering::Relaxed);

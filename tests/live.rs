@@ -72,3 +72,50 @@ fn realtime_replay_is_paced_and_reports_latency() {
     ]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn the_call_control_api_drives_hold_during_a_live_call() {
+    use std::io::{Read, Write};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_callcoach"))
+        .args([
+            "live",
+            "--input",
+            p(&audio("funasr-asr_example.wav")),
+            "--realtime",
+            "--api",
+            &addr,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let post = |path: &str| -> String {
+        for _ in 0..50 {
+            if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+                write!(s, "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+                let mut r = String::new();
+                let _ = s.read_to_string(&mut r);
+                return r;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the API did not come up on {addr}");
+    };
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let r = post("/v1/hold/start");
+    assert!(
+        r.starts_with("HTTP/1.1 200") && r.contains("HoldStart"),
+        "{r}"
+    );
+    let r = post("/v1/hold/lunch");
+    assert!(r.starts_with("HTTP/1.1 404"), "{r}");
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("● HoldStart"), "{text}");
+    assert!(text.contains("call ended at 5."), "{text}");
+}

@@ -346,8 +346,10 @@ impl Coach {
         let now = self.now;
         let line = self.book.fill(line);
         if let Some(a) = self.active.get_mut(&(rule.to_string(), key)) {
-            let changed = a.warning.message_zh != zh || a.warning.evidence.heard != evidence.heard;
-            if changed || now >= a.last_update + UPDATE_MS {
+            // Refresh at most once a second (a measured value changes every 100 ms); new words
+            // heard go out at once.
+            let new_words = a.warning.evidence.heard != evidence.heard;
+            if new_words || now >= a.last_update + UPDATE_MS {
                 a.warning.state = WarningState::Updated;
                 a.warning.t_ms = now;
                 a.warning.message_zh = zh.to_string();

@@ -23,6 +23,18 @@ pub enum Control {
     CallEnd,
 }
 
+type Ring = (rtrb::Producer<f32>, rtrb::Consumer<f32>);
+
+/// The agent's and the caller's rings, `ring_ms` of audio each; returns their capacity too.
+fn party_rings(rate: u32, ring_ms: u32) -> (usize, Ring, Ring) {
+    let cap = (rate as usize * ring_ms as usize / 1000).max(1024);
+    (
+        cap,
+        RingBuffer::<f32>::new(cap),
+        RingBuffer::<f32>::new(cap),
+    )
+}
+
 /// What the live run hands the screen.
 #[derive(Debug, Clone)]
 pub enum UiEvent {
@@ -64,9 +76,8 @@ pub fn replay(
     let rate = decoder.rate();
     let channels = decoder.channels();
     let parties = if channels >= 2 { 2 } else { 1 };
-    let cap = (rate as usize * opts.ring_ms as usize / 1000).max(1024);
-    let (mut agent_tx, agent_rx) = RingBuffer::<f32>::new(cap);
-    let (mut caller_tx, caller_rx) = RingBuffer::<f32>::new(cap);
+    let (cap, (mut agent_tx, agent_rx), (mut caller_tx, caller_rx)) =
+        party_rings(rate, opts.ring_ms);
     let (ui_tx, ui_rx) = bounded::<UiEvent>(256);
     let start = Instant::now();
     let ui_source = ui_tx.clone();
@@ -242,9 +253,7 @@ pub fn capture(
     book: RuleBook,
     control: Receiver<Control>,
 ) -> anyhow::Result<(Vec<crate::capture::Capture>, Receiver<UiEvent>)> {
-    let cap = (rate as usize * ring_ms as usize / 1000).max(1024);
-    let (agent_tx, agent_rx) = RingBuffer::<f32>::new(cap);
-    let (caller_tx, caller_rx) = RingBuffer::<f32>::new(cap);
+    let (cap, (agent_tx, agent_rx), (caller_tx, caller_rx)) = party_rings(rate, ring_ms);
     let max_frames = max_seconds.map(|s| (s * rate as f64) as u64);
     let (captures, parties) = match devices {
         Devices::Stereo(id) => (

@@ -12,7 +12,7 @@ use crate::live::Control;
 /// What a request asks for: (status, JSON body, control to apply).
 pub fn route(method: &str, path: &str) -> (u16, String, Option<Control>) {
     let control = match path {
-        "/v1/call/start" => None,
+        "/v1/call/start" => Some(Control::CallStart),
         "/v1/call/end" => Some(Control::CallEnd),
         "/v1/hold/start" => Some(Control::HoldStart),
         "/v1/hold/end" => Some(Control::HoldEnd),
@@ -22,12 +22,7 @@ pub fn route(method: &str, path: &str) -> (u16, String, Option<Control>) {
         return (405, r#"{"error":"use POST"}"#.into(), None);
     }
     match control {
-        // The live call starts with the audio; the request is acknowledged.
-        None => (
-            200,
-            r#"{"ok":true,"note":"the call started with the audio"}"#.into(),
-            None,
-        ),
+        None => (404, r#"{"error":"unknown path"}"#.into(), None),
         Some(c) => (200, format!(r#"{{"ok":true,"applied":"{c:?}"}}"#), Some(c)),
     }
 }
@@ -70,7 +65,7 @@ mod tests {
         assert_eq!(route("POST", "/v1/hold/start").2, Some(Control::HoldStart));
         assert_eq!(route("POST", "/v1/hold/end").2, Some(Control::HoldEnd));
         assert_eq!(route("POST", "/v1/call/end").2, Some(Control::CallEnd));
-        assert_eq!(route("POST", "/v1/call/start").0, 200);
+        assert_eq!(route("POST", "/v1/call/start").2, Some(Control::CallStart));
         assert_eq!(route("GET", "/v1/hold/start").0, 405);
         assert_eq!(route("POST", "/v1/coffee").0, 404);
     }

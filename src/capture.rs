@@ -2,8 +2,8 @@
 //! (`rtrb`, sized in milliseconds) and returns: no allocation, lock, log or resampling in it.
 //! A full ring drops the samples and counts them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
@@ -56,6 +56,23 @@ pub struct CaptureCounters {
     pub frames: AtomicU64,
     /// Samples dropped because a ring was full.
     pub dropped: AtomicU64,
+    /// Frames missing according to the device's capture timestamps.
+    pub gap_frames: AtomicU64,
+    /// The device reported an error (unplugged, driver failure): reopen it.
+    pub failed: AtomicBool,
+}
+
+/// Frames missing between two callbacks, from their capture timestamps (ns): the time beyond
+/// what the earlier callback's `frames` cover, ignoring jitter under two periods. Pure and
+/// allocation-free (it runs in the callback).
+pub fn missing_frames(prev_ns: u128, now_ns: u128, prev_frames: u64, rate: u32) -> u64 {
+    let covered = u128::from(prev_frames) * 1_000_000_000 / u128::from(rate.max(1));
+    let late = now_ns.saturating_sub(prev_ns).saturating_sub(covered);
+    if late > 2 * covered {
+        (late * u128::from(rate) / 1_000_000_000) as u64
+    } else {
+        0
+    }
 }
 
 /// The capture callback's whole work: deinterleave 16-bit frames into the rings (channel k to
@@ -85,8 +102,27 @@ pub fn deliver(
 
 /// A running capture; dropping it stops the device.
 pub struct Capture {
-    _stream: cpal::Stream,
+    /// The cpal stream (or, in tests, whatever keeps a simulated device running).
+    _stream: Box<dyn std::any::Any>,
     pub counters: Arc<CaptureCounters>,
+    error: Arc<Mutex<Option<String>>>,
+}
+
+impl Capture {
+    /// A capture driven by something other than cpal (tests simulate devices with it); `keep`
+    /// is dropped when the capture is.
+    pub fn simulated(keep: Box<dyn std::any::Any>, counters: Arc<CaptureCounters>) -> Self {
+        Self {
+            _stream: keep,
+            counters,
+            error: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The device's last error, if it reported one.
+    pub fn error(&self) -> Option<String> {
+        self.error.lock().ok().and_then(|e| e.clone())
+    }
 }
 
 impl std::fmt::Debug for Capture {
@@ -123,11 +159,30 @@ pub fn open(
     let c = counters.clone();
     let limit = max_frames.unwrap_or(u64::MAX);
     let ch = channels as usize;
+    let error = Arc::new(Mutex::new(None));
+    let (e_slot, e_counters) = (error.clone(), counters.clone());
+    let mut previous: Option<(u128, u64)> = None;
     let stream = device
         .build_input_stream::<i16, _, _>(
             config,
-            move |data: &[i16], _| deliver(data, ch, &mut rings, &c, limit),
-            |e| eprintln!("capture error: {e}"),
+            move |data: &[i16], info: &cpal::InputCallbackInfo| {
+                let now = info.timestamp().capture.as_nanos();
+                if let Some((t, n)) = previous {
+                    let gap = missing_frames(t, now, n, rate);
+                    if gap > 0 {
+                        c.gap_frames.fetch_add(gap, Ordering::Relaxed);
+                    }
+                }
+                previous = Some((now, (data.len() / ch.max(1)) as u64));
+                deliver(data, ch, &mut rings, &c, limit)
+            },
+            // Not the audio thread: cpal reports errors from its own context.
+            move |e| {
+                if let Ok(mut slot) = e_slot.lock() {
+                    *slot = Some(e.to_string());
+                }
+                e_counters.failed.store(true, Ordering::Relaxed);
+            },
             None,
         )
         .with_context(|| {
@@ -137,7 +192,8 @@ pub fn open(
         .play()
         .with_context(|| format!("{device_id}: cannot start capture"))?;
     Ok(Capture {
-        _stream: stream,
+        _stream: Box::new(stream),
         counters,
+        error,
     })
 }

@@ -102,6 +102,11 @@ impl CoachFeed {
         &self.out[from..]
     }
 
+    /// How many warning state changes [`Self::take_new`] has handed out.
+    pub fn seen(&self) -> usize {
+        self.seen
+    }
+
     /// Ends the call at `end_ms`; returns every warning state change.
     pub fn finish(mut self, end_ms: u64) -> (Coach, Vec<Warning>) {
         while let Some(p) = self.pending.pop_front() {

@@ -5,4 +5,5 @@ pub mod api;
 pub mod capture;
 pub mod coaching;
 pub mod live;
+pub mod report;
 pub mod transcribe;

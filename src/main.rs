@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use callcoach_audio::analyze::{analyze_call_observed, AgentChannel, CallInput, CallReport};
+use callcoach_audio::analyze::{analyze_call_observed, AgentChannel, CallInput};
 use callcoach_audio::call::CallConfig;
 use callcoach_coach::rulebook::{check, RuleBook, DEFAULT_RULES};
-use callcoach_coach::{transcript, Party, RuleScore, Warning};
+use callcoach::report::{AsrReport, CoachReport, FullReport};
+use callcoach_coach::{transcript, Party};
 use clap::{Parser, Subcommand, ValueEnum};
-use serde::Serialize;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -102,6 +102,29 @@ enum Command {
         /// Rule book (TOML); the embedded defaults when omitted.
         #[arg(long)]
         rules: Option<PathBuf>,
+        /// Agent id, for a per-agent speech-rate band in the rule book.
+        #[arg(long)]
+        agent_id: Option<String>,
+        /// How calls start: `auto` (API, hotkeys, or sustained speech of both parties) or
+        /// `api` (API and hotkeys only). Default: `auto` for devices; a replayed recording is
+        /// one call from its first sample unless this is given.
+        #[arg(long, value_enum)]
+        call_start: Option<CallStartArg>,
+        /// End an auto-started call after this many seconds in which nobody spoke.
+        #[arg(long, default_value_t = 30.0)]
+        auto_end_s: f64,
+        /// Directory for each call's report (call-ID.json), transcript and recording.
+        #[arg(long, default_value = "callcoach-calls")]
+        out: PathBuf,
+        /// Record each call (16-bit WAV, agent left) beside its report.
+        #[arg(long)]
+        record: bool,
+        /// Whisper model (path or name, see `callcoach models list`); default: the search order.
+        #[arg(long)]
+        model: Option<String>,
+        /// Do not transcribe (text rules stay quiet).
+        #[arg(long)]
+        no_asr: bool,
     },
     /// Whisper models: list, fetch, verify, path.
     Models {
@@ -146,6 +169,12 @@ enum ModelsAction {
     Verify { model: Option<String> },
     /// Print the path of the model that would be used (`--model`/$CALLCOACH_MODEL/search order).
     Path { model: Option<String> },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum CallStartArg {
+    Auto,
+    Api,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -204,13 +233,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             realtime,
             ui,
             rules,
+            agent_id,
+            call_start,
+            auto_end_s,
+            out,
+            record,
+            model,
+            no_asr,
         } => {
             use callcoach::live;
-            let (control_tx, control_rx) = crossbeam_channel::unbounded();
-            if let Some(addr) = api {
-                let bound = callcoach::api::serve(&addr, control_tx)?;
-                println!("call-control API on http://{bound}");
-            }
             if ui != "text" {
                 anyhow::bail!(
                     "--ui {ui}: only `text` exists yet (the on-screen overlay is not built)"
@@ -220,6 +251,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(p) => RuleBook::load(p)?,
                 None => RuleBook::default_book(),
             };
+            let (model, asr_off_reason) = if no_asr {
+                (None, "--no-asr".to_string())
+            } else {
+                match callcoach_asr::models::resolve(model.as_deref()) {
+                    Ok(p) => (Some(p), String::new()),
+                    Err(e) => (None, e.to_string()),
+                }
+            };
+            if model.is_none() {
+                println!("ASR off: {asr_off_reason}");
+            }
+            let cfg = live::LiveConfig {
+                book,
+                rules_name: rules
+                    .as_ref()
+                    .map_or_else(|| "(default)".to_string(), |p| p.display().to_string()),
+                agent_id,
+                call_at_start: input.is_some() && call_start.is_none(),
+                auto_start: call_start.unwrap_or(CallStartArg::Auto) == CallStartArg::Auto,
+                auto_end_s,
+                out_dir: out,
+                record,
+                model,
+                asr_off_reason,
+                ring_ms,
+            };
+            let (control_tx, control_rx) = crossbeam_channel::unbounded();
+            if let Some(addr) = api {
+                let bound = callcoach::api::serve(&addr, control_tx)?;
+                println!("call-control API on http://{bound}");
+            }
             let devices = match (stereo_device, agent_device) {
                 (Some(s), _) => Some(live::Devices::Stereo(s)),
                 (None, Some(a)) => Some(live::Devices::Pair {
@@ -228,29 +290,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }),
                 (None, None) => None,
             };
-            let mut lat = match (input, devices) {
-                (Some(input), _) => live::text_ui(live::replay(live::ReplayOptions { input, realtime, ring_ms, book }, control_rx)?),
+            let (mut lat, _) = match (input, devices) {
+                (Some(input), _) => live::text_ui(live::replay(&input, realtime, cfg, control_rx)?),
                 (None, Some(devices)) => {
-                    let (captures, events) = live::capture(&devices, rate, ring_ms, seconds, book, control_rx)?;
+                    let (mut supervisor, events) = live::capture(
+                        &devices,
+                        rate,
+                        seconds,
+                        cfg,
+                        control_rx,
+                        Box::new(callcoach::capture::open),
+                    )?;
                     let screen = std::thread::spawn(move || live::text_ui(events));
                     let limit = seconds.map(|s| (s * rate as f64) as u64);
-                    let frames = |c: &callcoach::capture::Capture| c.counters.frames.load(std::sync::atomic::Ordering::Relaxed);
-                    // Without --seconds the call runs until the process is stopped.
-                    while !limit.is_some_and(|l| captures.iter().all(|c| frames(c) >= l)) {
-                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    // Without --seconds the run goes on until the process is stopped.
+                    while !limit.is_some_and(|l| supervisor.frames() >= l) {
+                        supervisor.tick();
+                        std::thread::sleep(std::time::Duration::from_millis(20));
                     }
-                    let dropped: u64 = captures.iter().map(|c| c.counters.dropped.load(std::sync::atomic::Ordering::Relaxed)).sum();
-                    drop(captures);
-                    let lat = screen.join().map_err(|_| anyhow::anyhow!("the screen thread failed"))?;
+                    supervisor.tick();
+                    let dropped = supervisor.dropped();
+                    supervisor.stop();
+                    let r = screen
+                        .join()
+                        .map_err(|_| anyhow::anyhow!("the screen thread failed"))?;
                     println!("capture: {dropped} samples dropped (ring full)");
-                    lat
+                    r
                 }
                 (None, None) => anyhow::bail!("say where the audio comes from: --stereo-device ID, --agent-device ID [--caller-device ID], or --input FILE"),
             };
             if !lat.is_empty() {
-                lat.sort_by(f64::total_cmp);
-                let pct = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize];
-                println!("warning latency after the condition's time (incl. each rule's own window): p50 {:.0} ms, p99 {:.0} ms", pct(0.5), pct(0.99));
+                let (p50, p99) = live::percentiles(&mut lat);
+                println!("warning latency after the condition's time (incl. each rule's own window): p50 {p50:.0} ms, p99 {p99:.0} ms");
             }
             Ok(())
         }
@@ -323,7 +394,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let audio = analyze_call_observed(&input, &CallConfig::default(), &mut |o| feed.on(o))?;
             let (coach, warnings) = feed.finish((audio.summary.duration_s * 1000.0).round() as u64);
             let report = FullReport {
-                call: &audio,
+                call: audio,
                 asr: asr.clone(),
                 coach: CoachReport {
                     rules: rules
@@ -340,7 +411,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(p) => {
                     print!(
                         "{}{}",
-                        summary::render(&audio, &report.coach.warnings, &report.coach.scores),
+                        summary::render(&report.call, &report.coach.warnings, &report.coach.scores),
                         asr.line()
                     );
                     std::fs::write(p, text + "\n").with_context(|| {
@@ -350,7 +421,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 None => print!(
                     "{}{}",
-                    summary::render(&audio, &report.coach.warnings, &report.coach.scores),
+                    summary::render(&report.call, &report.coach.warnings, &report.coach.scores),
                     asr.line()
                 ),
             }
@@ -368,26 +439,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// The JSON report: the audio analysis plus the coach's warnings and scores.
-#[derive(Serialize)]
-struct FullReport<'a> {
-    #[serde(flatten)]
-    call: &'a CallReport,
-    asr: AsrReport,
-    coach: CoachReport,
-}
-
-#[derive(Serialize)]
-struct CoachReport {
-    /// The rule book used.
-    rules: String,
-    /// Whether text rules had a transcript to work on.
-    transcript: bool,
-    /// Every warning state change (raised, updated, cleared), in time order.
-    warnings: Vec<Warning>,
-    scores: Vec<RuleScore>,
 }
 
 fn load_transcripts(args: &[String]) -> anyhow::Result<transcript::Transcript> {
@@ -545,35 +596,6 @@ fn models(action: ModelsAction) -> anyhow::Result<()> {
         ModelsAction::Path { model } => {
             println!("{}", models::resolve(model.as_deref())?.display());
             Ok(())
-        }
-    }
-}
-
-/// Whether transcription ran, and what it gave.
-#[derive(Serialize, Clone)]
-struct AsrReport {
-    /// "on", "off" or "skipped".
-    status: String,
-    /// Why it is off or skipped (with the fix).
-    reason: Option<String>,
-    #[serde(flatten)]
-    outcome: Option<callcoach::transcribe::AsrOutcome>,
-}
-
-impl AsrReport {
-    fn line(&self) -> String {
-        match (&self.outcome, &self.reason) {
-            (Some(o), _) => format!(
-                "  ASR: on ({}): {} segment(s), {:.1}x real time, {} utterance(s) transcribed, {} dropped, {} gated\n",
-                o.model,
-                o.segments.len(),
-                o.real_time_factor,
-                o.stats.transcribed,
-                o.stats.dropped_agent + o.stats.dropped_caller,
-                o.stats.gated
-            ),
-            (None, Some(r)) => format!("  ASR: {}: {r}\n", self.status),
-            (None, None) => format!("  ASR: {}\n", self.status),
         }
     }
 }

@@ -156,19 +156,45 @@ pub struct Worker {
     results: Receiver<TranscriptOut>,
     stats: Arc<Stats>,
     handle: Option<JoinHandle<()>>,
+    load_error: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Worker {
     /// Starts the worker thread with queues of `capacity` jobs per party.
-    pub fn spawn(mut transcriber: Box<dyn Transcriber>, cfg: AsrConfig, capacity: usize) -> Self {
+    pub fn spawn(transcriber: Box<dyn Transcriber>, cfg: AsrConfig, capacity: usize) -> Self {
+        Self::spawn_loading(move || Ok(transcriber), cfg, capacity)
+    }
+
+    /// [`Self::spawn`], loading the model on the worker thread itself, so the caller (the live
+    /// pipeline at a call's start) never waits for it; jobs queue meanwhile. If loading fails,
+    /// every job is counted as an error and the error is kept for [`Self::load_error`].
+    pub fn spawn_loading(
+        load: impl FnOnce() -> Result<Box<dyn Transcriber>, AsrError> + Send + 'static,
+        cfg: AsrConfig,
+        capacity: usize,
+    ) -> Self {
         let agent = bounded::<Queued>(capacity.max(1));
         let caller = bounded::<Queued>(capacity.max(1));
         let (out_tx, results) = unbounded();
         let stats = Arc::new(Stats::default());
         let (arx, crx, st) = (agent.1.clone(), caller.1.clone(), stats.clone());
+        let load_error = Arc::new(std::sync::Mutex::new(None));
+        let load_error_out = load_error.clone();
         let handle = std::thread::Builder::new()
             .name("callcoach-asr".into())
             .spawn(move || {
+                let mut transcriber = match load() {
+                    Ok(t) => t,
+                    Err(e) => {
+                        if let Ok(mut slot) = load_error.lock() {
+                            *slot = Some(e.to_string());
+                        }
+                        for _ in arx.iter().chain(crx.iter()) {
+                            st.errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        return;
+                    }
+                };
                 let mut agreements: std::collections::HashMap<(Speaker, u64), Agreement> =
                     std::collections::HashMap::new();
                 let (mut agent_done, mut caller_done) = (false, false);
@@ -220,7 +246,13 @@ impl Worker {
             results,
             stats,
             handle,
+            load_error: load_error_out,
         }
+    }
+
+    /// Why the model did not load (with [`Self::spawn_loading`]), once the worker knows.
+    pub fn load_error(&self) -> Option<String> {
+        self.load_error.lock().ok().and_then(|e| e.clone())
     }
 
     /// Queues a job without ever blocking. When the party's queue is full its oldest job is
@@ -274,6 +306,7 @@ impl Worker {
             results,
             stats,
             handle,
+            ..
         } = &mut self;
         drop(std::mem::replace(&mut agent.0, bounded(1).0));
         drop(std::mem::replace(&mut caller.0, bounded(1).0));

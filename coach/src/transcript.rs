@@ -107,6 +107,36 @@ pub fn parse_with_events(
     })
 }
 
+/// Writes segments and call events as JSON lines that [`load_with_events`] reads back exactly
+/// (times in seconds with millisecond precision). `live` leaves one beside each call's report.
+pub fn to_jsonl(t: &Transcript) -> String {
+    let secs = |ms: u64| serde_json::Value::from(ms as f64 / 1000.0);
+    let mut lines: Vec<(u64, String)> = Vec::new();
+    for s in &t.segments {
+        let v = serde_json::json!({
+            "party": s.party,
+            "start": secs(s.start_ms),
+            "end": secs(s.end_ms),
+            "text": s.text,
+        });
+        lines.push((s.end_ms, v.to_string()));
+    }
+    for e in &t.events {
+        let v = match e {
+            Event::HoldStart { t_ms } => serde_json::json!({"event": "hold_start", "time": secs(*t_ms)}),
+            Event::HoldEnd { t_ms } => serde_json::json!({"event": "hold_end", "time": secs(*t_ms)}),
+            Event::CallEnd { t_ms, hung_up_by } => match hung_up_by {
+                Some(p) => serde_json::json!({"event": "call_end", "time": secs(*t_ms), "hung_up_by": p}),
+                None => serde_json::json!({"event": "call_end", "time": secs(*t_ms)}),
+            },
+            _ => continue,
+        };
+        lines.push((e.time_ms(), v.to_string()));
+    }
+    lines.sort_by_key(|l| l.0);
+    lines.into_iter().map(|l| l.1 + "\n").collect()
+}
+
 /// Reads a transcript file; `party` is used for SRT cues without a speaker prefix.
 pub fn load(path: &Path, party: Option<Party>) -> Result<Vec<TranscriptSegment>, TranscriptError> {
     let name = path.display().to_string();
@@ -278,6 +308,28 @@ fn parse_srt(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn jsonl_round_trips_segments_and_events() {
+        let t = Transcript {
+            segments: vec![TranscriptSegment {
+                party: Party::Agent,
+                start_ms: 1_234,
+                end_ms: 5_679,
+                text: "您好，\"示例\"公司".into(),
+            }],
+            events: vec![
+                Event::HoldStart { t_ms: 7_001 },
+                Event::HoldEnd { t_ms: 9_999 },
+                Event::CallEnd {
+                    t_ms: 12_345,
+                    hung_up_by: Some(Party::Caller),
+                },
+            ],
+        };
+        let back = parse_with_events("x.jsonl", &to_jsonl(&t), None).unwrap();
+        assert_eq!(back, t);
+    }
+
     use super::*;
 
     #[test]

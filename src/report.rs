@@ -1,0 +1,66 @@
+//! The JSON report of one call: the audio analysis, the transcription's status and the coach's
+//! warnings and scores. `analyze` and every call of `live` write this same structure.
+
+use callcoach_audio::analyze::CallReport;
+use callcoach_coach::{RuleScore, Warning};
+use serde::Serialize;
+
+use crate::transcribe::AsrOutcome;
+
+/// The JSON report: the audio analysis plus the coach's warnings and scores.
+#[derive(Serialize, Debug, Clone)]
+pub struct FullReport {
+    #[serde(flatten)]
+    pub call: CallReport,
+    pub asr: AsrReport,
+    pub coach: CoachReport,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct CoachReport {
+    /// The rule book used.
+    pub rules: String,
+    /// Whether text rules had a transcript to work on.
+    pub transcript: bool,
+    /// Every warning state change (raised, updated, cleared), in time order.
+    pub warnings: Vec<Warning>,
+    pub scores: Vec<RuleScore>,
+}
+
+/// Whether transcription ran, and what it gave.
+#[derive(Serialize, Clone, Debug)]
+pub struct AsrReport {
+    /// "on", "off" or "skipped".
+    pub status: String,
+    /// Why it is off or skipped (with the fix).
+    pub reason: Option<String>,
+    #[serde(flatten)]
+    pub outcome: Option<AsrOutcome>,
+}
+
+impl AsrReport {
+    pub fn off(reason: impl Into<String>) -> Self {
+        Self {
+            status: "off".into(),
+            reason: Some(reason.into()),
+            outcome: None,
+        }
+    }
+
+    /// One line for the text summary.
+    pub fn line(&self) -> String {
+        match (&self.outcome, &self.reason) {
+            (Some(o), _) => format!(
+                "  ASR: on ({}): {} segment(s), {:.1}x real time, {} utterance(s) transcribed, {} dropped, {} gated\n",
+                o.model,
+                o.segments.len(),
+                o.real_time_factor,
+                o.stats.transcribed,
+                o.stats.dropped_agent + o.stats.dropped_caller,
+                o.stats.gated
+            ),
+            (None, Some(r)) => format!("  ASR: {}: {r}\n", self.status),
+            (None, None) => format!("  ASR: {}\n", self.status),
+        }
+    }
+}

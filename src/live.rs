@@ -956,15 +956,6 @@ impl Pipeline {
                 call.push(p, &pad, &mut self.meters)?;
             }
         }
-        let end_ms = call.call_ms();
-        if hung_up {
-            let e = Event::CallEnd {
-                t_ms: end_ms,
-                hung_up_by: None,
-            };
-            call.controls.push(e.clone());
-            call.feed.control(e);
-        }
         let CallSession {
             id,
             start_sample,
@@ -1001,6 +992,17 @@ impl Pipeline {
                 }
             }
         })?;
+        // The call's length as the report (and `analyze` of the recording) gives it.
+        let end_ms = (report.summary.duration_s * 1000.0).round() as u64;
+        let mut controls = controls;
+        if hung_up {
+            let e = Event::CallEnd {
+                t_ms: end_ms,
+                hung_up_by: None,
+            };
+            controls.push(e.clone());
+            feed.control(e);
+        }
         capture_warnings.append(&mut report.warnings);
         report.warnings = capture_warnings;
         if let Some(a) = asr.as_mut() {

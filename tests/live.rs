@@ -1,23 +1,42 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail loudly
 //! `callcoach live --input FILE`: a recording replayed through the live pipeline (source →
-//! rings → features/coach thread → screen) raises the same warnings as `analyze`.
+//! rings → features/coach thread → screen, call lifecycle, report, recording).
 mod common;
+use std::path::{Path, PathBuf};
+
 use common::*;
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The call reports (`call-*.json`) in `dir`, oldest first.
+fn reports(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().to_string();
+            n.starts_with("call-") && n.ends_with(".json")
+        })
+        .collect();
+    v.sort();
+    v
+}
 
 #[test]
 fn replay_raises_what_analyze_raises() {
     let dir = tmpdir();
-    let json = dir.path().join("r.json");
+    let json_path = dir.path().join("r.json");
     let a = callcoach(&[
         "analyze",
         p(&fixture("demo-call.wav")),
         "--json",
-        p(&json),
+        p(&json_path),
         "--no-asr",
     ]);
     assert!(a.status.success());
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let v = json(&json_path);
     let want: Vec<(String, f64)> = v["coach"]["warnings"]
         .as_array()
         .unwrap()
@@ -31,7 +50,14 @@ fn replay_raises_what_analyze_raises() {
         })
         .collect();
     assert!(!want.is_empty());
-    let out = callcoach(&["live", "--input", p(&fixture("demo-call.wav"))]);
+    let out = callcoach(&[
+        "live",
+        "--input",
+        p(&fixture("demo-call.wav")),
+        "--out",
+        p(dir.path()),
+        "--no-asr",
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -43,79 +69,226 @@ fn replay_raises_what_analyze_raises() {
         assert!(text.contains(&line), "live output lacks `{line}`:\n{text}");
     }
     assert!(text.contains("call ended at 38.0 s"), "{text}");
+    assert!(text.contains("≡ agent"), "meters are printed: {text}");
     assert!(
         !text.contains("overflow"),
         "a file replayed fast waits for the pipeline: {text}"
     );
 }
 
+/// The report a live call leaves equals what `analyze` gives for its recording (with the
+/// transcript file it leaves beside them), stereo 16 kHz and mono 8 kHz.
 #[test]
-fn realtime_replay_is_paced_and_reports_latency() {
-    let start = std::time::Instant::now();
+fn live_report_equals_analyze_of_its_recording() {
+    let dir = tmpdir();
+    let mono8k = dir.path().join("mono8k.wav");
+    tool(
+        "sox",
+        &[
+            p(&audio("funasr-vad_example_70s.wav")),
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            p(&mono8k),
+            "trim",
+            "0",
+            "30",
+        ],
+    );
+    for (input, channels, rate) in [
+        (fixture("demo-call.wav"), 2, 16000),
+        (mono8k.clone(), 1, 8000),
+    ] {
+        let out_dir = dir.path().join(format!("out{rate}"));
+        let out = callcoach(&[
+            "live",
+            "--input",
+            p(&input),
+            "--out",
+            p(&out_dir),
+            "--record",
+            "--no-asr",
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let r = reports(&out_dir);
+        assert_eq!(r.len(), 1, "one call, one report");
+        let live = json(&r[0]);
+        let wav = r[0].with_extension("wav");
+        let transcript = PathBuf::from(r[0].to_string_lossy().replace(".json", ".transcript.jsonl"));
+        assert!(wav.exists() && transcript.exists());
+        let spec = hound::WavReader::open(&wav).unwrap().spec();
+        assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (channels, rate, 16));
+        let again = dir.path().join("again.json");
+        let a = callcoach(&[
+            "analyze",
+            p(&wav),
+            "--transcript",
+            p(&transcript),
+            "--json",
+            p(&again),
+        ]);
+        assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+        let offline = json(&again);
+        for key in ["summary", "agent", "caller", "series", "talk_overs", "mutual_silences", "warnings", "layout"] {
+            assert_eq!(live[key], offline[key], "{key} differs at {rate} Hz");
+        }
+        assert!(live["coach"]["warnings"] == offline["coach"]["warnings"], "coach warnings differ at {rate} Hz");
+        assert_eq!(live["coach"]["scores"], offline["coach"]["scores"]);
+        assert_eq!(live["files"][0]["codec"], offline["files"][0]["codec"]);
+        assert_eq!(live["asr"]["status"], "off");
+        assert!(live["summary"]["duration_s"].as_f64().unwrap() > 29.0);
+    }
+}
+
+/// Sustained speech of both parties starts a call by itself, with the half second before the
+/// first word kept; a long silence ends it.
+#[test]
+fn sustained_two_party_speech_starts_and_ends_a_call() {
+    let dir = tmpdir();
+    let lead = dir.path().join("lead.wav");
+    let tail = dir.path().join("tail.wav");
+    let call = dir.path().join("call.wav");
+    for (f, secs) in [(&lead, "8"), (&tail, "20")] {
+        tool("sox", &["-n", "-r", "16000", "-c", "2", "-b", "16", p(f), "trim", "0", secs]);
+    }
+    tool("sox", &[p(&lead), p(&fixture("demo-call.wav")), p(&tail), p(&call)]);
+    let before = analyze(&fixture("demo-call.wav"));
+    let first_speech = before.agent.speech_segments[0]
+        .start_s
+        .min(before.caller.as_ref().unwrap().speech_segments[0].start_s);
     let out = callcoach(&[
         "live",
         "--input",
-        p(&audio("paddlespeech-zh.wav")),
-        "--realtime",
+        p(&call),
+        "--call-start",
+        "auto",
+        "--auto-end-s",
+        "10",
+        "--out",
+        p(dir.path()),
+        "--record",
+        "--no-asr",
     ]);
-    assert!(out.status.success());
-    // Paced: a 5 s recording takes at least about 5 s (a lower bound, not a speed check).
-    assert!(start.elapsed().as_secs_f64() >= 4.5);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("call ended at 5.0 s"), "{text}");
-    let bad = callcoach(&[
-        "live",
-        "--input",
-        p(&audio("paddlespeech-zh.wav")),
-        "--ui",
-        "overlay",
-    ]);
-    assert_eq!(bad.status.code(), Some(2));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("started (auto)"), "{text}");
+    let r = reports(dir.path());
+    assert_eq!(r.len(), 1, "{text}");
+    let v = json(&r[0]);
+    // The call starts 0.5 s before the first speech (8 s + first_speech into the stream).
+    let agent_first = v["agent"]["speech_segments"][0]["start_s"].as_f64().unwrap();
+    let caller_first = v["caller"]["speech_segments"][0]["start_s"].as_f64().unwrap();
+    let got = agent_first.min(caller_first);
+    assert!((got - 0.5).abs() < 0.15, "first speech at {got} s of the call (want 0.5 s; it starts at {first_speech} s in the demo)");
+    // It ends 10 s after the last speech (± the meter step), not at the end of the stream.
+    let dur = v["summary"]["duration_s"].as_f64().unwrap();
+    let last_end = before.agent.speech_segments.last().unwrap().end_s
+        .max(before.caller.as_ref().unwrap().speech_segments.last().unwrap().end_s);
+    // (+ the VAD's 0.68 s look-ahead: silence is known that much after the audio came in)
+    let want = last_end - first_speech + 0.5 + 10.0 + 0.68;
+    assert!((dur - want).abs() < 0.3, "call lasted {dur} s, want ≈ {want} s");
 }
 
-#[test]
-fn the_call_control_api_drives_hold_during_a_live_call() {
-    use std::io::{Read, Write};
+fn free_addr() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let addr = format!("127.0.0.1:{port}");
+    format!("127.0.0.1:{port}")
+}
+
+fn post(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    for _ in 0..100 {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            write!(s, "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+            let mut r = String::new();
+            let _ = s.read_to_string(&mut r);
+            return r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the API did not come up on {addr}");
+}
+
+#[test]
+fn the_call_control_api_starts_holds_and_ends_a_call() {
+    let dir = tmpdir();
+    let addr = free_addr();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_callcoach"))
         .args([
             "live",
             "--input",
             p(&audio("funasr-asr_example.wav")),
             "--realtime",
+            "--call-start",
+            "api",
             "--api",
             &addr,
+            "--out",
+            p(dir.path()),
+            "--no-asr",
         ])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let post = |path: &str| -> String {
-        for _ in 0..50 {
-            if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
-                write!(s, "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
-                let mut r = String::new();
-                let _ = s.read_to_string(&mut r);
-                return r;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("the API did not come up on {addr}");
-    };
-    std::thread::sleep(std::time::Duration::from_millis(800));
-    let r = post("/v1/hold/start");
-    assert!(
-        r.starts_with("HTTP/1.1 200") && r.contains("HoldStart"),
-        "{r}"
-    );
-    let r = post("/v1/hold/lunch");
+    let r = post(&addr, "/v1/call/start");
+    assert!(r.starts_with("HTTP/1.1 200") && r.contains("CallStart"), "{r}");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let r = post(&addr, "/v1/hold/start");
+    assert!(r.starts_with("HTTP/1.1 200") && r.contains("HoldStart"), "{r}");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    post(&addr, "/v1/hold/end");
+    post(&addr, "/v1/call/end");
+    let r = post(&addr, "/v1/hold/lunch");
     assert!(r.starts_with("HTTP/1.1 404"), "{r}");
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("started (api)"), "{text}");
     assert!(text.contains("● HoldStart"), "{text}");
-    assert!(text.contains("call ended at 5."), "{text}");
+    assert!(text.contains("● CallEnd"), "{text}");
+    let r = reports(dir.path());
+    assert_eq!(r.len(), 1, "only the API's call: {text}");
+    let v = json(&r[0]);
+    let dur = v["summary"]["duration_s"].as_f64().unwrap();
+    assert!((1.8..3.5).contains(&dur), "the call lasted from start to end request: {dur} s");
+    let t = std::fs::read_to_string(r[0].to_string_lossy().replace(".json", ".transcript.jsonl")).unwrap();
+    assert!(t.contains("hold_start") && t.contains("hold_end") && t.contains("call_end"), "{t}");
+}
+
+#[test]
+fn realtime_replay_is_paced_and_reports_latency() {
+    let dir = tmpdir();
+    let start = std::time::Instant::now();
+    let out = callcoach(&[
+        "live",
+        "--input",
+        p(&audio("paddlespeech-zh.wav")),
+        "--realtime",
+        "--out",
+        p(dir.path()),
+        "--model",
+        p(&fixture("models/for-tests-ggml-tiny.bin")),
+    ]);
+    assert!(out.status.success());
+    // Paced: a 5 s recording takes at least about 5 s (a lower bound, not a speed check).
+    assert!(start.elapsed().as_secs_f64() >= 4.5);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("call ended at 5.0 s"), "{text}");
+    // The test model loads and transcribes nothing: ASR is on, and says so in the report.
+    let v = json(&reports(dir.path())[0]);
+    assert_eq!(v["asr"]["status"], "on", "{}", v["asr"]);
+    assert!(v["asr"]["stats"]["transcribed"].as_u64().unwrap() + v["asr"]["stats"]["gated"].as_u64().unwrap() >= 1, "{}", v["asr"]);
+    let bad = callcoach(&[
+        "live",
+        "--input",
+        p(&audio("paddlespeech-zh.wav")),
+        "--ui",
+        "nonsense",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
 }

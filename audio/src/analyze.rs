@@ -399,11 +399,6 @@ pub fn analyze_call_tapped(
             )
         }
         (None, 1) => {
-            warnings.push(InputWarning {
-                code: "agent-only".into(),
-                party: None,
-                message: "mono recording: analysed as the agent only; caller features and cross-party features (talk-over, dead air) are skipped".into(),
-            });
             (vec![Source { decoder: first, routes: vec![(0, Party::Agent)] }], "mono")
         }
         (None, 2) => {
@@ -592,6 +587,13 @@ impl CallStream {
         })?;
         let stats = self.stats;
         let analyzer = &self.analyzer;
+        if self.layout == "mono" {
+            warnings.push(InputWarning {
+                code: "agent-only".into(),
+                party: None,
+                message: "mono recording: analysed as the agent only; caller features and cross-party features (talk-over, dead air) are skipped".into(),
+            });
+        }
         if self.layout == "stereo"
             && self.hashes[0] == self.hashes[1]
             && stats[0].samples == stats[1].samples

@@ -362,7 +362,8 @@ impl MeterState {
         let CallOutput::Frame(p, f) = o else { return };
         let i = p.index();
         if let Some(l) = f.momentary_lufs {
-            self.m.loudness_lufs[i] = Some(l);
+            // Below the meter's floor (digital silence gives −∞ or thereabouts): no reading.
+            self.m.loudness_lufs[i] = (l > -70.0).then_some(l);
         }
         self.m.speaking[i] = f.voiced;
         if f.voiced {
@@ -1228,6 +1229,9 @@ pub fn spawn_pipeline(
                     pl.new_idle()?;
                 }
                 let mut buf = vec![0.0f32; cap.max(1)];
+                // At most 50 ms per party per turn, so the parties advance together even when
+                // a ring holds seconds (a source faster than real time, a stall catching up).
+                let turn = (rate as usize / 20).max(1);
                 let mut source_open = true;
                 loop {
                     let mut moved = false;
@@ -1235,7 +1239,7 @@ pub fn spawn_pipeline(
                         let Some(rx) = rings[p.index()].as_mut() else {
                             continue;
                         };
-                        let n = rx.slots().min(buf.len());
+                        let n = rx.slots().min(buf.len()).min(turn);
                         if n > 0 {
                             let chunk = rx.read_chunk(n).context("ring")?;
                             let (a, b) = chunk.as_slices();

@@ -6,4 +6,5 @@ pub mod capture;
 pub mod coaching;
 pub mod live;
 pub mod report;
+pub mod screen;
 pub mod transcribe;

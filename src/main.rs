@@ -242,10 +242,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             no_asr,
         } => {
             use callcoach::live;
-            if ui != "text" {
-                anyhow::bail!(
-                    "--ui {ui}: only `text` exists yet (the on-screen overlay is not built)"
-                );
+            if ui != "text" && ui != "overlay" {
+                anyhow::bail!("--ui {ui}: use `text` (headless) or `overlay` (the agent's window)");
             }
             let book = match &rules {
                 Some(p) => RuleBook::load(p)?,
@@ -278,6 +276,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ring_ms,
             };
             let (control_tx, control_rx) = crossbeam_channel::unbounded();
+            let control_tx_ui = control_tx.clone();
             if let Some(addr) = api {
                 let bound = callcoach::api::serve(&addr, control_tx)?;
                 println!("call-control API on http://{bound}");
@@ -290,35 +289,58 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }),
                 (None, None) => None,
             };
-            let (mut lat, _) = match (input, devices) {
-                (Some(input), _) => live::text_ui(live::replay(&input, realtime, cfg, control_rx)?),
+            let rate_band = (cfg.book.rules.rate.min_cpm as f32, cfg.book.rules.rate.max_cpm as f32);
+            let (events, devices_done) = match (input, devices) {
+                (Some(input), _) => (live::replay(&input, realtime, cfg, control_rx)?, None),
                 (None, Some(devices)) => {
-                    let (mut supervisor, events) = live::capture(
-                        &devices,
-                        rate,
-                        seconds,
-                        cfg,
-                        control_rx,
-                        Box::new(callcoach::capture::open),
-                    )?;
-                    let screen = std::thread::spawn(move || live::text_ui(events));
-                    let limit = seconds.map(|s| (s * rate as f64) as u64);
-                    // Without --seconds the run goes on until the process is stopped.
-                    while !limit.is_some_and(|l| supervisor.frames() >= l) {
+                    // The devices live on a thread of their own (their streams stay where they
+                    // were opened) so that the main thread is free for the window.
+                    let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+                    let worker = std::thread::spawn(move || -> anyhow::Result<u64> {
+                        let (mut supervisor, events) = match live::capture(
+                            &devices,
+                            rate,
+                            seconds,
+                            cfg,
+                            control_rx,
+                            Box::new(callcoach::capture::open),
+                        ) {
+                            Ok(x) => x,
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(e));
+                                return Ok(0);
+                            }
+                        };
+                        let _ = ready_tx.send(Ok(events));
+                        let limit = seconds.map(|s| (s * rate as f64) as u64);
+                        // Without --seconds the run goes on until the process is stopped.
+                        while !limit.is_some_and(|l| supervisor.frames() >= l) {
+                            supervisor.tick();
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                        }
                         supervisor.tick();
-                        std::thread::sleep(std::time::Duration::from_millis(20));
-                    }
-                    supervisor.tick();
-                    let dropped = supervisor.dropped();
-                    supervisor.stop();
-                    let r = screen
-                        .join()
-                        .map_err(|_| anyhow::anyhow!("the screen thread failed"))?;
-                    println!("capture: {dropped} samples dropped (ring full)");
-                    r
+                        let dropped = supervisor.dropped();
+                        supervisor.stop();
+                        Ok(dropped)
+                    });
+                    let events = ready_rx
+                        .recv()
+                        .map_err(|_| anyhow::anyhow!("the capture thread failed"))??;
+                    (events, Some(worker))
                 }
                 (None, None) => anyhow::bail!("say where the audio comes from: --stereo-device ID, --agent-device ID [--caller-device ID], or --input FILE"),
             };
+            let (mut lat, _) = if ui == "overlay" {
+                callcoach::screen::run_overlay(events, control_tx_ui, rate_band)?
+            } else {
+                live::text_ui(events)
+            };
+            if let Some(worker) = devices_done {
+                let dropped = worker
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the capture thread failed"))??;
+                println!("capture: {dropped} samples dropped (ring full)");
+            }
             if !lat.is_empty() {
                 let (p50, p99) = live::percentiles(&mut lat);
                 println!("warning latency after the condition's time (incl. each rule's own window): p50 {p50:.0} ms, p99 {p99:.0} ms");

@@ -375,7 +375,7 @@ pub fn analyze_call_tapped(
     tap: &mut dyn FnMut(Party, u64, &[f32; crate::resample::FRAME_LEN]),
 ) -> Result<CallReport, AudioError> {
     let first = Decoder::open(&input.call)?;
-    let mut warnings = Vec::new();
+    let warnings = Vec::new();
     let (sources, layout) = match (&input.caller, first.channels()) {
         (Some(caller_path), _) => {
             let second = Decoder::open(caller_path)?;

@@ -133,3 +133,111 @@ pub fn run(minutes: f64, rates: &[u32]) -> anyhow::Result<()> {
     std::fs::remove_dir_all(&dir).ok();
     result
 }
+
+/// `callcoach bench --latency N`: warning latency on the live path. Replays, at real-time
+/// pace, a call built from the demo: N rounds of its first 32 s (the agent's voice jumps at
+/// 25 s) and 8 s in which nobody speaks (dead air); prints per rule the time from the sample
+/// where the rule's condition became true to the warning leaving the coach (p50/p99), and the
+/// time from an utterance's end to its final transcript reaching the coach (with `model`).
+pub fn run_latency(rounds: usize, model: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    use callcoach::live::{self, LiveConfig, UiEvent};
+    let dir = std::env::temp_dir().join(format!("callcoach-bench-lat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
+    let mut reader = hound::WavReader::new(Cursor::new(DEMO)).context("bundled demo call")?;
+    let spec = reader.spec();
+    let samples: Vec<i16> = reader
+        .samples::<i16>()
+        .collect::<Result<_, _>>()
+        .context("demo samples")?;
+    let path = dir.join("latency-call.wav");
+    {
+        let mut w = hound::WavWriter::create(&path, spec)?;
+        let speech = (32 * spec.sample_rate * 2) as usize;
+        let quiet = (8 * spec.sample_rate * 2) as usize;
+        for _ in 0..rounds.max(1) {
+            for s in samples.iter().take(speech) {
+                w.write_sample(*s)?;
+            }
+            for _ in 0..quiet {
+                w.write_sample(0i16)?;
+            }
+        }
+        w.finalize()?;
+    }
+    let cfg = LiveConfig {
+        book: callcoach_coach::RuleBook::default_book(),
+        rules_name: "(default)".into(),
+        agent_id: None,
+        call_at_start: true,
+        auto_start: false,
+        auto_end_s: 1e9,
+        out_dir: dir.clone(),
+        record: false,
+        asr_off_reason: "no model given (--models)".into(),
+        model: model.clone(),
+        ring_ms: 500,
+    };
+    let secs = rounds.max(1) * 40;
+    println!("live warning latency: replaying {secs} s in real time …");
+    let (_control_tx, control_rx) = crossbeam_channel::unbounded();
+    reset_peak_rss();
+    let (cpu0, wall0) = (cpu_seconds(), Instant::now());
+    let events = live::replay(&path, true, cfg, control_rx)?;
+    let mut by_rule: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    let mut report = None;
+    for e in events {
+        match e {
+            UiEvent::Warning {
+                warning,
+                latency_ms: Some(l),
+            } if warning.state == callcoach_coach::WarningState::Raised => {
+                by_rule.entry(warning.rule.clone()).or_default().push(l)
+            }
+            UiEvent::CallEnded { report: r, .. } => report = Some(r),
+            UiEvent::End { .. } => break,
+            _ => {}
+        }
+    }
+    let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+    let wall = wall0.elapsed().as_secs_f64();
+    println!(
+        "  process while live: CPU {} of one core, peak RSS {} MiB, {} cores here",
+        cpu.map_or("?".into(), |c| format!("{:.1} %", 100.0 * c / wall)),
+        peak_rss_mib().map_or("?".into(), |m| format!("{m:.0}")),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "  {:<14} {:>6} {:>9} {:>9}",
+        "rule", "count", "p50 ms", "p99 ms"
+    );
+    for (rule, mut v) in by_rule {
+        let n = v.len();
+        let (p50, p99) = live::percentiles(&mut v);
+        println!("  {rule:<14} {n:>6} {p50:>9.0} {p99:>9.0}");
+    }
+    if let Some(r) = report {
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&r)?)?;
+        let asr = &v["asr"];
+        if asr["status"] == "on" {
+            println!(
+                "  transcripts: {} utterance(s) final after their end: p50 {:.0} ms, p99 {:.0} ms (model {})",
+                asr["stats"]["transcribed"], asr["final_latency_ms_p50"].as_f64().unwrap_or(0.0),
+                asr["final_latency_ms_p99"].as_f64().unwrap_or(0.0), asr["model"]
+            );
+        } else {
+            println!("  transcripts: ASR {}: {}", asr["status"], asr["reason"]);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// User + system CPU seconds of this process so far (Linux /proc).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}

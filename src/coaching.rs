@@ -71,7 +71,8 @@ impl CoachFeed {
             })),
             CallOutput::Event(CallEvent::Jump(p, j)) => self.push(Event::LoudnessJump {
                 party: party(p),
-                t_ms: j.index * 10,
+                t_ms: j.confirmed_index * 10,
+                onset_ms: j.index * 10,
                 rise_db: j.level_db - j.baseline_db,
             }),
             CallOutput::Event(CallEvent::TalkOver { span, second }) => self.push(Event::TalkOver {

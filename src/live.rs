@@ -50,8 +50,14 @@ pub enum Control {
 /// new ring.
 #[derive(Debug)]
 pub enum SourceMsg {
-    Lost { party: Party, reason: String },
-    Restored { party: Party, ring: rtrb::Consumer<f32> },
+    Lost {
+        party: Party,
+        reason: String,
+    },
+    Restored {
+        party: Party,
+        ring: rtrb::Consumer<f32>,
+    },
 }
 
 /// Live meters, sent about every 100 ms of audio.
@@ -197,30 +203,35 @@ pub fn replay(
                         break;
                     }
                 };
-                let frames = block.len() / channels;
-                for (ch, tx) in [&mut agent_tx, &mut caller_tx]
-                    .into_iter()
-                    .enumerate()
-                    .take(parties)
-                {
-                    for x in block.iter().skip(ch).step_by(channels).take(frames) {
-                        // A device cannot wait: at real-time pace a full ring drops and counts.
-                        // A file replayed as fast as possible waits for room instead.
-                        while tx.push(to_16_bit(*x)).is_err() {
-                            if realtime {
-                                dropped[ch] += 1;
-                                break;
-                            }
-                            std::thread::sleep(Duration::from_millis(1));
+                // Delivered like a device: 10 ms periods, each when its time has come.
+                let period = (rate as usize / 100).max(1) * channels;
+                for chunk in block.chunks(period) {
+                    let frames = chunk.len() / channels;
+                    if realtime {
+                        let due =
+                            Duration::from_secs_f64((sent + frames as u64) as f64 / rate as f64);
+                        if let Some(wait) = due.checked_sub(start.elapsed()) {
+                            std::thread::sleep(wait);
                         }
                     }
-                }
-                sent += frames as u64;
-                if realtime {
-                    let due = Duration::from_secs_f64(sent as f64 / rate as f64);
-                    if let Some(wait) = due.checked_sub(start.elapsed()) {
-                        std::thread::sleep(wait);
+                    for (ch, tx) in [&mut agent_tx, &mut caller_tx]
+                        .into_iter()
+                        .enumerate()
+                        .take(parties)
+                    {
+                        for x in chunk.iter().skip(ch).step_by(channels).take(frames) {
+                            // A device cannot wait: at real-time pace a full ring drops and
+                            // counts. A file replayed as fast as possible waits for room.
+                            while tx.push(to_16_bit(*x)).is_err() {
+                                if realtime {
+                                    dropped[ch] += 1;
+                                    break;
+                                }
+                                std::thread::sleep(Duration::from_millis(1));
+                            }
+                        }
                     }
+                    sent += frames as u64;
                 }
             }
             for (i, d) in dropped.iter().enumerate() {
@@ -417,7 +428,13 @@ impl AsrLane {
         Self {
             worker: Worker::spawn_loading(
                 move || callcoach_asr::load_backend(&path),
-                AsrConfig::default(),
+                {
+                    let mut cfg = AsrConfig::default();
+                    // Leave a core to the audio path: Whisper on every core starves it.
+                    cfg.threads = std::thread::available_parallelism()
+                        .map_or(1, |n| n.get().saturating_sub(1).clamp(1, 4));
+                    cfg
+                },
                 8,
             ),
             segmenters: [
@@ -444,9 +461,7 @@ impl AsrLane {
             q.pop_front();
             if idx == index {
                 // Never blocks: a full queue drops its oldest job and counts it.
-                segmenters[p.index()].push(idx * 10, &frame, speech, &mut |job| {
-                    worker.submit(job)
-                });
+                segmenters[p.index()].push(idx * 10, &frame, speech, &mut |job| worker.submit(job));
             }
         }
     }
@@ -491,7 +506,12 @@ impl Recorder {
                 let mut write = |lanes: &mut [VecDeque<i16>; 2],
                                  writer: &mut hound::WavWriter<_>|
                  -> anyhow::Result<()> {
-                    let n = lanes.iter().take(parties).map(VecDeque::len).min().unwrap_or(0);
+                    let n = lanes
+                        .iter()
+                        .take(parties)
+                        .map(VecDeque::len)
+                        .min()
+                        .unwrap_or(0);
                     for _ in 0..n {
                         for lane in lanes.iter_mut().take(parties) {
                             writer.write_sample(lane.pop_front().unwrap_or(0))?;
@@ -511,7 +531,12 @@ impl Recorder {
                     write(&mut lanes, &mut writer)?;
                 }
                 // The parties were padded to the same length before the end.
-                let longest = lanes.iter().take(parties).map(VecDeque::len).max().unwrap_or(0);
+                let longest = lanes
+                    .iter()
+                    .take(parties)
+                    .map(VecDeque::len)
+                    .max()
+                    .unwrap_or(0);
                 for lane in lanes.iter_mut().take(parties) {
                     let short = longest - lane.len();
                     filled += short as u64;
@@ -639,12 +664,15 @@ fn finish_call(
         Some(lane) => {
             let load_error = lane.worker.load_error();
             let (outs, stats) = lane.worker.finish();
-            for o in outs.into_iter().filter(|o| o.is_final && !o.text.is_empty()) {
-                let seg = to_segment(o);
-                let latency = origin.map(|t0| latency_after(t0, seg.end_ms));
+            for o in outs.into_iter().filter(|o| o.is_final) {
+                let latency = origin.map(|t0| latency_after(t0, o.end_ms));
                 if let Some(l) = latency {
                     transcript_latency_ms.push(l);
                 }
+                if o.text.is_empty() {
+                    continue;
+                }
+                let seg = to_segment(o);
                 let _ = ui.try_send(UiEvent::Transcript {
                     segment: seg.clone(),
                     latency_ms: latency,
@@ -949,7 +977,13 @@ impl Pipeline {
             return Ok(());
         };
         // Both parties end at the same sample (the recording is padded the same way).
-        let longest = call.pushed.iter().take(self.parties).copied().max().unwrap_or(0);
+        let longest = call
+            .pushed
+            .iter()
+            .take(self.parties)
+            .copied()
+            .max()
+            .unwrap_or(0);
         for p in Party::ALL.into_iter().take(self.parties) {
             let short = (longest - call.pushed[p.index()]) as usize;
             if short > 0 {
@@ -1130,14 +1164,18 @@ impl Pipeline {
             .clock
             .map(|c| c + Duration::from_secs_f64(call.start_sample as f64 / self.rate as f64));
         while let Ok(o) = lane.worker.results().try_recv() {
-            if !o.is_final || o.text.is_empty() {
+            if !o.is_final {
                 continue;
             }
-            let seg = to_segment(o);
-            let latency = origin.map(|t0| latency_after(t0, seg.end_ms));
+            // Every final result counts for the latency, empty ones too (the plumbing).
+            let latency = origin.map(|t0| latency_after(t0, o.end_ms));
             if let Some(l) = latency {
                 call.transcript_latency_ms.push(l);
             }
+            if o.text.is_empty() {
+                continue;
+            }
+            let seg = to_segment(o);
             let _ = self.ui.try_send(UiEvent::Transcript {
                 segment: seg.clone(),
                 latency_ms: latency,
@@ -1236,9 +1274,17 @@ pub fn spawn_pipeline(
                 loop {
                     let mut moved = false;
                     for p in Party::ALL.into_iter().take(parties) {
+                        // Lockstep: a party more than two turns ahead of the other waits, unless
+                        // its ring is filling (a stalled device must not make the other drop).
+                        let ahead = parties == 2
+                            && pl.total(p)
+                                > pl.total(p.other()) + 2 * turn as u64;
                         let Some(rx) = rings[p.index()].as_mut() else {
                             continue;
                         };
+                        if ahead && rx.slots() < rx.buffer().capacity() / 2 {
+                            continue;
+                        }
                         let n = rx.slots().min(buf.len()).min(turn);
                         if n > 0 {
                             let chunk = rx.read_chunk(n).context("ring")?;
@@ -1278,11 +1324,12 @@ pub fn spawn_pipeline(
                                     let gap = pl.total(party) - lost.since;
                                     let gap_ms = gap * 1000 / u64::from(rate);
                                     if let Some(call) = pl.call.as_mut() {
-                                        let end = call.pushed[party.index()] * 1000
-                                            / u64::from(rate);
+                                        let end =
+                                            call.pushed[party.index()] * 1000 / u64::from(rate);
                                         call.gaps.push((party, end.saturating_sub(gap_ms), end));
                                     }
-                                    let _ = pl.ui.try_send(UiEvent::PartyRestored { party, gap_ms });
+                                    let _ =
+                                        pl.ui.try_send(UiEvent::PartyRestored { party, gap_ms });
                                 }
                                 pl.meters.m.lost[party.index()] = false;
                                 rings[party.index()] = Some(ring);
@@ -1358,7 +1405,13 @@ pub enum Devices {
 }
 
 /// Opens a device: (id, rate, channels, rings for its channels, frame limit).
-pub type Opener = dyn FnMut(&str, u32, u16, Vec<rtrb::Producer<f32>>, Option<u64>) -> anyhow::Result<crate::capture::Capture>
+pub type Opener = dyn FnMut(
+        &str,
+        u32,
+        u16,
+        Vec<rtrb::Producer<f32>>,
+        Option<u64>,
+    ) -> anyhow::Result<crate::capture::Capture>
     + Send;
 
 /// One device the supervisor keeps open.
@@ -1392,7 +1445,10 @@ pub struct Supervisor {
 impl std::fmt::Debug for Supervisor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Supervisor")
-            .field("devices", &self.slots.iter().map(|s| &s.id).collect::<Vec<_>>())
+            .field(
+                "devices",
+                &self.slots.iter().map(|s| &s.id).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -1414,10 +1470,7 @@ impl Supervisor {
 
     /// Samples dropped because a ring was full, all devices.
     pub fn dropped(&self) -> u64 {
-        self.slots
-            .iter()
-            .map(|s| s.reported.0)
-            .sum()
+        self.slots.iter().map(|s| s.reported.0).sum()
     }
 
     /// Checks the devices once; call it every few tens of milliseconds.
@@ -1471,7 +1524,9 @@ impl Supervisor {
                     .map(|_| party_ring(self.rate, self.ring_ms))
                     .collect();
                 let (producers, consumers): (Vec<_>, Vec<_>) = rings.into_iter().unzip();
-                let left = self.max_frames.map(|m| m.saturating_sub(slot.frames_before));
+                let left = self
+                    .max_frames
+                    .map(|m| m.saturating_sub(slot.frames_before));
                 match (self.open)(
                     &slot.id,
                     self.rate,
@@ -1651,7 +1706,10 @@ pub fn text_ui(events: Receiver<UiEvent>) -> (Vec<f64>, Vec<f64>) {
                 party.name()
             ),
             UiEvent::Gap { party, ms } => {
-                println!("  ! {} device skipped {ms:.0} ms (timestamps)", party.name())
+                println!(
+                    "  ! {} device skipped {ms:.0} ms (timestamps)",
+                    party.name()
+                )
             }
             UiEvent::CallStarted { id, how } => println!("● call {id} started ({how})"),
             UiEvent::CallEnded {

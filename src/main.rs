@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use callcoach::report::{AsrReport, CoachReport, FullReport};
 use callcoach_audio::analyze::{analyze_call_observed, AgentChannel, CallInput};
 use callcoach_audio::call::CallConfig;
 use callcoach_coach::rulebook::{check, RuleBook, DEFAULT_RULES};
-use callcoach::report::{AsrReport, CoachReport, FullReport};
 use callcoach_coach::{transcript, Party};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -151,6 +151,10 @@ enum Command {
         /// Also measure the ASR pass with these models (names or paths), one after another.
         #[arg(long, value_delimiter = ',')]
         models: Vec<String>,
+        /// Instead: live warning latency over this many 40 s rounds replayed in real time
+        /// (transcript latency with the first of --models).
+        #[arg(long)]
+        latency: Option<usize>,
     },
 }
 
@@ -289,7 +293,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }),
                 (None, None) => None,
             };
-            let rate_band = (cfg.book.rules.rate.min_cpm as f32, cfg.book.rules.rate.max_cpm as f32);
+            let rate_band = (
+                cfg.book.rules.rate.min_cpm as f32,
+                cfg.book.rules.rate.max_cpm as f32,
+            );
             let (events, devices_done) = match (input, devices) {
                 (Some(input), _) => (live::replay(&input, realtime, cfg, control_rx)?, None),
                 (None, Some(devices)) => {
@@ -314,7 +321,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         let _ = ready_tx.send(Ok(events));
                         let limit = seconds.map(|s| (s * rate as f64) as u64);
                         // Without --seconds the run goes on until the process is stopped.
-                        while !limit.is_some_and(|l| supervisor.frames() >= l) {
+                        while limit.is_none_or(|l| supervisor.frames() < l) {
                             supervisor.tick();
                             std::thread::sleep(std::time::Duration::from_millis(20));
                         }
@@ -450,9 +457,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench {
+            latency: Some(rounds),
+            models,
+            ..
+        } => {
+            let model = match models.first() {
+                Some(m) => Some(callcoach_asr::models::resolve(Some(m))?),
+                None => None,
+            };
+            bench::run_latency(rounds, model)
+        }
+        Command::Bench {
             minutes,
             rates,
             models,
+            ..
         } => {
             bench::run(minutes, &rates)?;
             if !models.is_empty() {

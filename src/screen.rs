@@ -20,11 +20,14 @@ fn to_screen(e: &UiEvent) -> Option<ScreenEvent> {
             hold_s: m.hold_ms.map(|h| h as f32 / 1000.0),
             lost: m.lost,
         }),
-        UiEvent::CallStarted { id, how } => ScreenEvent::Status(format!("通话开始 call {id} ({how})")),
-        UiEvent::CallEnded { id, .. } => ScreenEvent::Status(format!("通话结束 call {id} ended")),
-        UiEvent::PartyLost { party, reason } => {
-            ScreenEvent::Status(format!("{} 设备断开 lost: {reason} — reconnecting", party.name()))
+        UiEvent::CallStarted { id, how } => {
+            ScreenEvent::Status(format!("通话开始 call {id} ({how})"))
         }
+        UiEvent::CallEnded { id, .. } => ScreenEvent::Status(format!("通话结束 call {id} ended")),
+        UiEvent::PartyLost { party, reason } => ScreenEvent::Status(format!(
+            "{} 设备断开 lost: {reason} — reconnecting",
+            party.name()
+        )),
         UiEvent::PartyRestored { party, .. } => {
             ScreenEvent::Status(format!("{} 设备恢复 back", party.name()))
         }

@@ -14,7 +14,20 @@ fn raw(input: &Path, out: &Path, rate: u32, channels: u32, pad_s: u32) {
     tool(
         "sox",
         &[
-            p(input), "-t", "raw", "-e", "signed", "-b", "16", "-r", &r, "-c", &c, p(out), "pad", "0",
+            p(input),
+            "-t",
+            "raw",
+            "-e",
+            "signed",
+            "-b",
+            "16",
+            "-r",
+            &r,
+            "-c",
+            &c,
+            p(out),
+            "pad",
+            "0",
             &pad,
         ],
     );
@@ -46,20 +59,38 @@ fn live_capture_through_alsa_reaches_the_coach() {
     );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_callcoach"))
         .args([
-            "live", "--stereo-device", "alsa:filesrc", "--seconds", "48", "--ring-ms", "60000",
-            "--out", p(dir.path()), "--no-asr",
+            "live",
+            "--stereo-device",
+            "alsa:filesrc",
+            "--seconds",
+            "48",
+            "--ring-ms",
+            "60000",
+            "--out",
+            p(dir.path()),
+            "--no-asr",
         ])
         .env("ALSA_CONFIG_PATH", &alsa)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("started (auto)"), "{text}");
     assert!(text.contains("capture: 0 samples dropped"), "{text}");
     // The demo's agent switches from a quiet to a loud recording: the jump comes through.
     assert!(text.contains("▲ gradual"), "{text}");
     let missing = std::process::Command::new(env!("CARGO_BIN_EXE_callcoach"))
-        .args(["live", "--stereo-device", "alsa:nothing-here", "--out", p(dir.path())])
+        .args([
+            "live",
+            "--stereo-device",
+            "alsa:nothing-here",
+            "--out",
+            p(dir.path()),
+        ])
         .env("ALSA_CONFIG_PATH", &alsa)
         .output()
         .unwrap();
@@ -120,11 +151,24 @@ fn paced_capture_mono_and_stereo_at_8_and_16_khz() {
             let data = std::fs::read(&file).unwrap();
             let period = (rate / 100 * channels * 2) as usize;
             paced_writer(fifo, data, period, Instant::now() + Duration::from_secs(90));
-            let device = if channels == 2 { "--stereo-device" } else { "--agent-device" };
+            let device = if channels == 2 {
+                "--stereo-device"
+            } else {
+                "--agent-device"
+            };
             let child = std::process::Command::new(env!("CARGO_BIN_EXE_callcoach"))
                 .args([
-                    "live", device, "alsa:filesrc", "--rate", &rate.to_string(), "--seconds",
-                    "41", "--out", p(&sub), "--record", "--no-asr",
+                    "live",
+                    device,
+                    "alsa:filesrc",
+                    "--rate",
+                    &rate.to_string(),
+                    "--seconds",
+                    "41",
+                    "--out",
+                    p(&sub),
+                    "--record",
+                    "--no-asr",
                 ])
                 .env("ALSA_CONFIG_PATH", &alsa)
                 .stdout(std::process::Stdio::piped())
@@ -139,18 +183,38 @@ fn paced_capture_mono_and_stereo_at_8_and_16_khz() {
         let took = started.elapsed().as_secs_f64();
         let text = String::from_utf8_lossy(&out.stdout);
         let what = format!("{channels} channel(s) at {rate} Hz");
-        assert!(out.status.success(), "{what}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{what}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         // Paced: 41 s of capture takes about that long (a lower bound, not a speed check).
-        assert!(took > 35.0, "{what}: captured 41 s in {took:.1} s: not paced?");
+        assert!(
+            took > 35.0,
+            "{what}: captured 41 s in {took:.1} s: not paced?"
+        );
         assert!(text.contains("started (auto)"), "{what}: {text}");
-        assert!(text.contains("capture: 0 samples dropped"), "{what}: {text}");
-        assert!(text.contains("▲ gradual"), "{what}: the agent's jump at 25 s: {text}");
+        assert!(
+            text.contains("capture: 0 samples dropped"),
+            "{what}: {text}"
+        );
+        assert!(
+            text.contains("▲ gradual"),
+            "{what}: the agent's jump at 25 s: {text}"
+        );
         let report = std::fs::read_dir(&sub)
             .unwrap()
             .map(|e| e.unwrap().path())
-            .find(|f| f.file_name().unwrap().to_string_lossy().starts_with("call-") && f.extension().is_some_and(|x| x == "json"))
+            .find(|f| {
+                f.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("call-")
+                    && f.extension().is_some_and(|x| x == "json")
+            })
             .unwrap_or_else(|| panic!("{what}: no report: {text}"));
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
         assert_eq!(v["files"][0]["sample_rate"], rate, "{what}");
         assert_eq!(v["files"][0]["channels"], channels, "{what}");
         assert_eq!(v["caller"].is_null(), channels == 1, "{what}");

@@ -62,14 +62,22 @@ fn device(
 
 fn samples(path: &std::path::Path) -> Vec<f32> {
     let mut r = hound::WavReader::open(path).unwrap();
-    r.samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect()
+    r.samples::<i16>()
+        .map(|s| s.unwrap() as f32 / 32768.0)
+        .collect()
 }
 
 #[test]
 fn an_unplugged_headset_is_reported_reopened_and_recorded_as_a_gap() {
     let dir = tmpdir();
     let speech = Arc::new(samples(&audio("paddlespeech-zh.wav")));
-    assert_eq!(hound::WavReader::open(audio("paddlespeech-zh.wav")).unwrap().spec().sample_rate, 16000);
+    assert_eq!(
+        hound::WavReader::open(audio("paddlespeech-zh.wav"))
+            .unwrap()
+            .spec()
+            .sample_rate,
+        16000
+    );
     let agent_opens = Arc::new(AtomicUsize::new(0));
     let opens = agent_opens.clone();
     let sig = speech.clone();
@@ -132,9 +140,16 @@ fn an_unplugged_headset_is_reported_reopened_and_recorded_as_a_gap() {
             break;
         }
     }
-    assert!(matches!(all.last(), Some(UiEvent::End { .. })), "the run ends: {all:?}");
-    let lost = all.iter().any(|e| matches!(e, UiEvent::PartyLost { party, .. } if party.name() == "agent"));
-    let note = all.iter().any(|e| matches!(e, UiEvent::Note(n) if n.contains("still unavailable")));
+    assert!(
+        matches!(all.last(), Some(UiEvent::End { .. })),
+        "the run ends: {all:?}"
+    );
+    let lost = all
+        .iter()
+        .any(|e| matches!(e, UiEvent::PartyLost { party, .. } if party.name() == "agent"));
+    let note = all
+        .iter()
+        .any(|e| matches!(e, UiEvent::Note(n) if n.contains("still unavailable")));
     let gap = all.iter().find_map(|e| match e {
         UiEvent::PartyRestored { gap_ms, .. } => Some(*gap_ms),
         _ => None,
@@ -150,16 +165,26 @@ fn an_unplugged_headset_is_reported_reopened_and_recorded_as_a_gap() {
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|x| x == "json"))
         .expect("the call's report");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let w = v["warnings"].as_array().unwrap();
-    let lost_w = w.iter().find(|w| w["code"] == "device-lost").expect("the gap is in the report");
-    assert!(lost_w["message"].as_str().unwrap().contains("agent"), "{lost_w}");
+    let lost_w = w
+        .iter()
+        .find(|w| w["code"] == "device-lost")
+        .expect("the gap is in the report");
+    assert!(
+        lost_w["message"].as_str().unwrap().contains("agent"),
+        "{lost_w}"
+    );
     // The parties stay aligned: the recording has both for the whole call.
     let dur = v["summary"]["duration_s"].as_f64().unwrap();
     let wav = report.with_extension("wav");
     let r = hound::WavReader::open(&wav).unwrap();
     assert_eq!(r.spec().channels, 2);
     let rec_s = r.duration() as f64 / 16000.0;
-    assert!((rec_s - dur).abs() < 0.02, "recording {rec_s} s, report {dur} s");
+    assert!(
+        (rec_s - dur).abs() < 0.02,
+        "recording {rec_s} s, report {dur} s"
+    );
     assert!(dur > 4.0, "{dur}");
 }

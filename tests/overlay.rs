@@ -12,8 +12,20 @@ fn pixels(png: &std::path::Path, colour: &str) -> f64 {
     let out = tool_output(
         "convert",
         &[
-            p(png), "-fuzz", "6%", "-fill", "black", "+opaque", colour, "-fill", "white", "-opaque",
-            colour, "-format", "%[fx:mean*w*h]", "info:",
+            p(png),
+            "-fuzz",
+            "6%",
+            "-fill",
+            "black",
+            "+opaque",
+            colour,
+            "-fill",
+            "white",
+            "-opaque",
+            colour,
+            "-format",
+            "%[fx:mean*w*h]",
+            "info:",
         ],
     );
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
@@ -24,9 +36,19 @@ fn overlay_flashes_the_warning_on_screen() {
     let dir = tmpdir();
     // The demo's opening (the agent's normal level) and its loud agent stretch: 0–6 s and
     // 22–32 s; the jump comes about 8.5 s in.
-    let (a, b, clip) = (dir.path().join("a.wav"), dir.path().join("b.wav"), dir.path().join("clip.wav"));
-    tool("sox", &[p(&fixture("demo-call.wav")), p(&a), "trim", "0", "6"]);
-    tool("sox", &[p(&fixture("demo-call.wav")), p(&b), "trim", "22", "10"]);
+    let (a, b, clip) = (
+        dir.path().join("a.wav"),
+        dir.path().join("b.wav"),
+        dir.path().join("clip.wav"),
+    );
+    tool(
+        "sox",
+        &[p(&fixture("demo-call.wav")), p(&a), "trim", "0", "6"],
+    );
+    tool(
+        "sox",
+        &[p(&fixture("demo-call.wav")), p(&b), "trim", "22", "10"],
+    );
     tool("sox", &[p(&a), p(&b), p(&clip)]);
     let log = dir.path().join("live.log");
     let script = format!(
@@ -52,14 +74,21 @@ wait $pid
         .output()
         .expect("xvfb-run is needed for the overlay test: run .ci/install-deps");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("▲ gradual"), "{text}");
     assert!(text.contains("call ended at 16.0 s"), "{text}");
     const BRIGHT: &str = "#FFB000"; // warning severity, lit
     const DIM: &str = "#6B5012"; // the same at 35 %, between flashes
     let before = dir.path().join("before.png");
     let b = (pixels(&before, BRIGHT), pixels(&before, DIM));
-    assert!(b.0 < 100.0 && b.1 < 100.0, "no banner before the warning: {b:?}");
+    assert!(
+        b.0 < 100.0 && b.1 < 100.0,
+        "no banner before the warning: {b:?}"
+    );
     let shots: Vec<(f64, f64)> = (1..=6)
         .map(|i| {
             let f = dir.path().join(format!("flash{i}.png"));
@@ -70,5 +99,8 @@ wait $pid
     assert!(shots.iter().any(|s| s.0 > 10_000.0), "never lit: {shots:?}");
     assert!(shots.iter().any(|s| s.1 > 10_000.0), "never dim: {shots:?}");
     let state = std::fs::read_to_string(dir.path().join("state.txt")).unwrap_or_default();
-    assert!(state.contains("_NET_WM_STATE_ABOVE"), "always on top: {state}");
+    assert!(
+        state.contains("_NET_WM_STATE_ABOVE"),
+        "always on top: {state}"
+    );
 }

@@ -119,9 +119,12 @@ pub struct CallAnalyzer {
     mutual: RunState,
     overlap: RunState,
     overlap_second: Party,
-    /// Jumps wait here until the paired frames reach the frame that confirmed them, so they
-    /// come out at the same place in the stream however the audio was chunked.
+    /// Jumps wait here until the paired frames are `jump_lead` frames short of the frame that
+    /// confirmed them, so they come out at the same place in the stream however the audio was
+    /// chunked, as soon as they are known.
     pending_jumps: VecDeque<(Party, LoudnessJump)>,
+    /// How far the arriving frames run ahead of the paired ones (the VAD look-ahead).
+    jump_lead: u64,
     /// Frames that a party produced while the other lagged beyond the ring (live only).
     pub overflow_frames: u64,
 }
@@ -156,7 +159,9 @@ impl CallAnalyzer {
             })
             .transpose()
         };
+        let jump_lead = PartyAnalyzer::new(cfg.features.clone())?.delay_frames() as u64;
         Ok(Self {
+            jump_lead,
             lanes: [lane(agent_rate)?, lane(caller_rate)?],
             mutual: RunState::default(),
             overlap: RunState::default(),
@@ -372,7 +377,10 @@ impl CallAnalyzer {
     fn step(&mut self, frames: [Option<FrameFeatures>; 2], out: &mut dyn FnMut(CallOutput)) {
         let min_silence = self.cfg.min_silence_frames;
         let now = frames.iter().flatten().map(|f| f.index).max().unwrap_or(0);
-        self.release_jumps(now, out);
+        // A jump is known as soon as its confirming frame arrives, `delay` frames before the
+        // paired frames reach it: release it then, at this deterministic point of the stream,
+        // so a live warning does not wait for the VAD's look-ahead.
+        self.release_jumps(now + self.jump_lead, out);
         let mut speaking = [false, false];
         let mut index = 0;
         for p in Party::ALL {

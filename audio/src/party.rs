@@ -213,7 +213,7 @@ impl JumpDetector {
         self.recent_pos = (self.recent_pos + 1) % self.recent.len();
         self.recent_len = (self.recent_len + 1).min(self.recent.len());
         self.speech_frames += 1;
-        if self.speech_frames % 10 != 0 || self.recent_len < self.recent.len() {
+        if !self.speech_frames.is_multiple_of(10) || self.recent_len < self.recent.len() {
             return None;
         }
         let snapshot = power_db(self.recent.iter().sum::<f32>() / self.recent.len() as f32);
@@ -418,7 +418,7 @@ impl PartyAnalyzer {
         let score = self.vad_score;
         // Loudness meter: cannot fail for a mono f32 frame of the configured rate.
         let _ = self.meter.add_frames_f32(frame);
-        let (momentary, short_term) = if (t + 1) % 10 == 0 {
+        let (momentary, short_term) = if (t + 1).is_multiple_of(10) {
             self.block_loudness()
         } else {
             (None, None)

@@ -238,8 +238,9 @@ impl Coach {
             Event::Frame(f) => self.frame(f, out),
             Event::LoudnessJump {
                 party: Party::Agent,
-                t_ms,
+                onset_ms,
                 rise_db,
+                ..
             } => {
                 let r = self.book.rules.gradual.clone();
                 if f64::from(*rise_db) >= r.min_rise_db {
@@ -253,7 +254,7 @@ impl Coach {
                         "gradual",
                         0,
                         Party::Agent,
-                        *t_ms,
+                        *onset_ms,
                         "音量突然提高",
                         "Voice raised abruptly",
                         ev,

@@ -70,7 +70,10 @@ pub enum Event {
     /// A sudden loudness rise of a party.
     LoudnessJump {
         party: Party,
+        /// When the rise was confirmed (it had held long enough): the event's time.
         t_ms: u64,
+        /// Where the raised level began (the warning's start).
+        onset_ms: u64,
         rise_db: f32,
     },
     /// Both spoke at once; `second` started last.

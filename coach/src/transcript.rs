@@ -123,10 +123,16 @@ pub fn to_jsonl(t: &Transcript) -> String {
     }
     for e in &t.events {
         let v = match e {
-            Event::HoldStart { t_ms } => serde_json::json!({"event": "hold_start", "time": secs(*t_ms)}),
-            Event::HoldEnd { t_ms } => serde_json::json!({"event": "hold_end", "time": secs(*t_ms)}),
+            Event::HoldStart { t_ms } => {
+                serde_json::json!({"event": "hold_start", "time": secs(*t_ms)})
+            }
+            Event::HoldEnd { t_ms } => {
+                serde_json::json!({"event": "hold_end", "time": secs(*t_ms)})
+            }
             Event::CallEnd { t_ms, hung_up_by } => match hung_up_by {
-                Some(p) => serde_json::json!({"event": "call_end", "time": secs(*t_ms), "hung_up_by": p}),
+                Some(p) => {
+                    serde_json::json!({"event": "call_end", "time": secs(*t_ms), "hung_up_by": p})
+                }
                 None => serde_json::json!({"event": "call_end", "time": secs(*t_ms)}),
             },
             _ => continue,

@@ -244,6 +244,7 @@ fn sudden_loudness_jump() {
     let jump = base.event(Event::LoudnessJump {
         party: Party::Agent,
         t_ms: 5000,
+        onset_ms: 5000,
         rise_db: 9.5,
     });
     let w = jump.run();
@@ -260,6 +261,7 @@ fn sudden_loudness_jump() {
             .event(Event::LoudnessJump {
                 party: Party::Caller,
                 t_ms: 5000,
+                onset_ms: 5000,
                 rise_db: 12.0,
             });
     assert!(
@@ -624,6 +626,7 @@ fn alert_fatigue_cooldown_cap_and_trial_mode() {
         s = s.event(Event::LoudnessJump {
             party: Party::Agent,
             t_ms: 2000 + k * 5000,
+            onset_ms: 2000 + k * 5000,
             rise_db: 10.0,
         });
     }

@@ -22,7 +22,10 @@ pub enum ScreenEvent {
     Warning(Box<Warning>),
     Meters(MeterView),
     /// A supervisor's private nudge: shown like a warning until `clear_after`.
-    Nudge { text: String, clear_after: Duration },
+    Nudge {
+        text: String,
+        clear_after: Duration,
+    },
     /// A line in the status bar (call started, device lost, ASR off…).
     Status(String),
     /// The run is over: the window closes after a short moment.
@@ -119,7 +122,7 @@ fn severity_colour(s: Severity) -> egui::Color32 {
 /// Flash at 2 Hz for the first 6 s, then stay lit (a warning keeps showing until cleared).
 fn lit(since: Instant) -> bool {
     let t = since.elapsed().as_secs_f32();
-    t > 6.0 || (t * 4.0) as u32 % 2 == 0
+    t > 6.0 || ((t * 4.0) as u32).is_multiple_of(2)
 }
 
 impl Overlay {
@@ -167,7 +170,10 @@ impl Overlay {
         }
         let now = Instant::now();
         self.nudges.retain(|n| n.1 > now);
-        if self.ended.is_some_and(|t| t.elapsed() > Duration::from_secs(3)) {
+        if self
+            .ended
+            .is_some_and(|t| t.elapsed() > Duration::from_secs(3))
+        {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
     }
@@ -239,7 +245,11 @@ impl Overlay {
                 ui.label(format!("保持 {h:.0} s"));
             }
             if m.in_call {
-                ui.label(format!("通话 {:.0}:{:02.0}", (m.call_s / 60.0).floor(), m.call_s % 60.0));
+                ui.label(format!(
+                    "通话 {:.0}:{:02.0}",
+                    (m.call_s / 60.0).floor(),
+                    m.call_s % 60.0
+                ));
             } else {
                 ui.label("无通话 no call");
             }

@@ -1276,9 +1276,8 @@ pub fn spawn_pipeline(
                     for p in Party::ALL.into_iter().take(parties) {
                         // Lockstep: a party more than two turns ahead of the other waits, unless
                         // its ring is filling (a stalled device must not make the other drop).
-                        let ahead = parties == 2
-                            && pl.total(p)
-                                > pl.total(p.other()) + 2 * turn as u64;
+                        let ahead =
+                            parties == 2 && pl.total(p) > pl.total(p.other()) + 2 * turn as u64;
                         let Some(rx) = rings[p.index()].as_mut() else {
                             continue;
                         };

@@ -35,7 +35,7 @@ use rtrb::RingBuffer;
 
 use crate::coaching::CoachFeed;
 use crate::report::{AsrReport, CoachReport, FullReport};
-use crate::transcribe::AsrOutcome;
+use crate::transcribe::{to_segment, AsrOutcome};
 
 /// Call control from outside the audio (local HTTP API, overlay hotkeys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -771,18 +771,6 @@ fn finish_call(
     std::fs::write(&tpath, callcoach_coach::transcript::to_jsonl(&t))
         .with_context(|| format!("{}: cannot write the call transcript", tpath.display()))?;
     Ok((path, recording))
-}
-
-fn to_segment(o: callcoach_asr::transcriber::TranscriptOut) -> TranscriptSegment {
-    TranscriptSegment {
-        party: match o.speaker {
-            Speaker::Agent => callcoach_coach::Party::Agent,
-            Speaker::Caller => callcoach_coach::Party::Caller,
-        },
-        start_ms: o.start_ms,
-        end_ms: o.end_ms,
-        text: o.text,
-    }
 }
 
 /// ms since the audio at call time `t_ms` entered (call time 0 entered at `origin`).

@@ -96,15 +96,7 @@ pub fn transcribe_call(
     let mut segments: Vec<TranscriptSegment> = outs
         .into_iter()
         .filter(|o| o.is_final && !o.text.is_empty())
-        .map(|o| TranscriptSegment {
-            party: match o.speaker {
-                Speaker::Agent => callcoach_coach::Party::Agent,
-                Speaker::Caller => callcoach_coach::Party::Caller,
-            },
-            start_ms: o.start_ms,
-            end_ms: o.end_ms,
-            text: o.text,
-        })
+        .map(to_segment)
         .collect();
     segments.sort_by_key(|s| (s.end_ms, s.start_ms));
     Ok(AsrOutcome {
@@ -117,4 +109,17 @@ pub fn transcribe_call(
         final_latency_ms_p50: p50,
         final_latency_ms_p99: p99,
     })
+}
+
+/// A final ASR result as the coach's transcript segment.
+pub fn to_segment(o: callcoach_asr::transcriber::TranscriptOut) -> TranscriptSegment {
+    TranscriptSegment {
+        party: match o.speaker {
+            Speaker::Agent => callcoach_coach::Party::Agent,
+            Speaker::Caller => callcoach_coach::Party::Caller,
+        },
+        start_ms: o.start_ms,
+        end_ms: o.end_ms,
+        text: o.text,
+    }
 }

@@ -197,3 +197,21 @@ pub fn open(
         error,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::missing_frames;
+
+    #[test]
+    fn gaps_from_timestamps_ignore_jitter_and_count_what_is_missing() {
+        let ms = 1_000_000u128;
+        // 10 ms periods at 16 kHz arriving on time, or with 15 ms of jitter: nothing missing.
+        assert_eq!(missing_frames(0, 10 * ms, 160, 16_000), 0);
+        assert_eq!(missing_frames(0, 25 * ms, 160, 16_000), 0);
+        // 100 ms later than the period covers: 90 ms = 1440 frames missing.
+        assert_eq!(missing_frames(0, 100 * ms, 160, 16_000), 1440);
+        // Early (a burst after a stall) or a clock that went back: nothing.
+        assert_eq!(missing_frames(50 * ms, 20 * ms, 160, 16_000), 0);
+        assert_eq!(missing_frames(0, 1_000 * ms, 80, 8_000), 7920);
+    }
+}

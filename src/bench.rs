@@ -176,6 +176,7 @@ pub fn run_latency(rounds: usize, model: Option<std::path::PathBuf>) -> anyhow::
         asr_off_reason: "no model given (--models)".into(),
         model: model.clone(),
         ring_ms: 500,
+        stop: Default::default(),
     };
     let secs = rounds.max(1) * 40;
     println!("live warning latency: replaying {secs} s in real time …");

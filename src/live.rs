@@ -17,7 +17,8 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -155,6 +156,9 @@ pub struct LiveConfig {
     pub asr_off_reason: String,
     /// Ring size per party, milliseconds of audio.
     pub ring_ms: u32,
+    /// Set to stop (Ctrl-C, the overlay closed): the source ends, the call in progress is
+    /// finished and written like any other.
+    pub stop: Arc<AtomicBool>,
 }
 
 type Ring = (rtrb::Producer<f32>, rtrb::Consumer<f32>);
@@ -188,13 +192,18 @@ pub fn replay(
     let (src_tx, src_rx) = bounded::<SourceMsg>(16);
     let start = Instant::now();
     let ui_source = ui_tx.clone();
+    let cfg_stop = cfg.stop.clone();
     std::thread::Builder::new()
         .name("callcoach-source".into())
         .spawn(move || {
             let _keep = src_tx; // the source ends when this thread does
             let mut sent: u64 = 0;
             let mut dropped = [0u64; 2];
+            let stop = cfg_stop;
             loop {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 let block = match decoder.next_block() {
                     Ok(Some(b)) => b,
                     Ok(None) => break,

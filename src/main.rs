@@ -253,6 +253,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(p) => RuleBook::load(p)?,
                 None => RuleBook::default_book(),
             };
+            // Ctrl-C (or closing the overlay) ends the audio: the call in progress is finished
+            // and its report written; a second Ctrl-C quits at once.
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let on_signal = stop.clone();
+            ctrlc::set_handler(move || {
+                if on_signal.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    std::process::exit(130);
+                }
+            })
+            .context("installing the Ctrl-C handler")?;
             let (model, asr_off_reason) = if no_asr {
                 (None, "--no-asr".to_string())
             } else {
@@ -278,6 +288,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 model,
                 asr_off_reason,
                 ring_ms,
+                stop: stop.clone(),
             };
             let (control_tx, control_rx) = crossbeam_channel::unbounded();
             let control_tx_ui = control_tx.clone();
@@ -303,6 +314,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     // The devices live on a thread of their own (their streams stay where they
                     // were opened) so that the main thread is free for the window.
                     let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+                    let device_stop = stop.clone();
                     let worker = std::thread::spawn(move || -> anyhow::Result<u64> {
                         let (mut supervisor, events) = match live::capture(
                             &devices,
@@ -321,7 +333,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         let _ = ready_tx.send(Ok(events));
                         let limit = seconds.map(|s| (s * rate as f64) as u64);
                         // Without --seconds the run goes on until the process is stopped.
-                        while limit.is_none_or(|l| supervisor.frames() < l) {
+                        while limit.is_none_or(|l| supervisor.frames() < l)
+                            && !device_stop.load(std::sync::atomic::Ordering::Relaxed)
+                        {
                             supervisor.tick();
                             std::thread::sleep(std::time::Duration::from_millis(20));
                         }
@@ -338,7 +352,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (None, None) => anyhow::bail!("say where the audio comes from: --stereo-device ID, --agent-device ID [--caller-device ID], or --input FILE"),
             };
             let (mut lat, _) = if ui == "overlay" {
-                callcoach::screen::run_overlay(events, control_tx_ui, rate_band)?
+                callcoach::screen::run_overlay(events, control_tx_ui, rate_band, stop.clone())?
             } else {
                 live::text_ui(events)
             };

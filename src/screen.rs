@@ -46,6 +46,7 @@ pub fn run_overlay(
     events: Receiver<UiEvent>,
     control: Sender<Control>,
     rate_band: (f32, f32),
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     let (screen_tx, screen_rx) = bounded::<ScreenEvent>(1024);
     let (text_tx, text_rx) = bounded::<UiEvent>(1024);
@@ -94,6 +95,9 @@ pub fn run_overlay(
             cjk_font: None,
         },
     )?;
+    // The window was closed (or the run ended): stop the audio; the call in progress is
+    // finished and written before the log thread sees the end.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     text.join()
         .map_err(|_| anyhow::anyhow!("the text log thread failed"))
 }

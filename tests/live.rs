@@ -369,3 +369,33 @@ fn realtime_replay_is_paced_and_reports_latency() {
     ]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// Ctrl-C ends the audio, not the record: the call in progress is finished and written.
+#[test]
+fn ctrl_c_finishes_and_writes_the_call() {
+    let dir = tmpdir();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_callcoach"))
+        .args([
+            "live",
+            "--input",
+            p(&fixture("demo-call.wav")),
+            "--realtime",
+            "--out",
+            p(dir.path()),
+            "--record",
+            "--no-asr",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(3000));
+    tool("kill", &["-INT", &child.id().to_string()]);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let r = reports(dir.path());
+    assert_eq!(r.len(), 1, "{text}");
+    let dur = json(&r[0])["summary"]["duration_s"].as_f64().unwrap();
+    assert!((2.5..6.0).contains(&dur), "the call up to Ctrl-C: {dur} s");
+    assert!(r[0].with_extension("wav").exists());
+}

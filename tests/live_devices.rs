@@ -108,6 +108,7 @@ fn an_unplugged_headset_is_reported_reopened_and_recorded_as_a_gap() {
         model: None,
         asr_off_reason: "test".into(),
         ring_ms: 500,
+        stop: Default::default(),
     };
     let (control_tx, control_rx) = crossbeam_channel::unbounded();
     control_tx.send(Control::CallStart).unwrap();

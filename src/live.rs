@@ -866,7 +866,10 @@ impl Pipeline {
             .map(|c| c + Duration::from_secs_f64(start_sample as f64 / self.rate as f64))
     }
 
-    /// One party's new samples.
+    /// One party's new samples (at most 50 ms) through history, features, coach, ASR and
+    /// recorder. Never blocks (every hand-off is a `try_send` or a lock-free ring); allocates
+    /// only the recorder's copy of the chunk, finished ASR jobs and the report's growing lists;
+    /// adds no delay of its own beyond the analyser's 0.68 s VAD look-ahead on speech decisions.
     fn feed(&mut self, p: Party, samples: &[f32]) -> anyhow::Result<()> {
         self.history[p.index()].push(samples);
         if let Some(call) = self.call.as_mut() {

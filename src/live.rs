@@ -1274,10 +1274,16 @@ pub fn spawn_pipeline(
                 loop {
                     let mut moved = false;
                     for p in Party::ALL.into_iter().take(parties) {
-                        // Lockstep: a party more than two turns ahead of the other waits, unless
-                        // its ring is filling (a stalled device must not make the other drop).
-                        let ahead =
-                            parties == 2 && pl.total(p) > pl.total(p.other()) + 2 * turn as u64;
+                        // Lockstep: a party more than two turns ahead of the other waits while
+                        // more of the other can still come, unless its own ring is filling (a
+                        // stalled device must not make the other drop). A lost party is padded
+                        // in step; an ended one is waited for no longer.
+                        let other_coming = rings[p.other().index()]
+                            .as_ref()
+                            .is_some_and(|r| !r.is_abandoned() || !r.is_empty());
+                        let ahead = parties == 2
+                            && other_coming
+                            && pl.total(p) > pl.total(p.other()) + 2 * turn as u64;
                         let Some(rx) = rings[p.index()].as_mut() else {
                             continue;
                         };

@@ -27,6 +27,7 @@ fn device(
     mut ring: rtrb::Producer<f32>,
     limit: u64,
     fail_after: Option<usize>,
+    stall_after: Option<usize>,
 ) -> Capture {
     let counters = Arc::new(CaptureCounters::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -40,6 +41,9 @@ fn device(
             if fail_after == Some(i) {
                 c.failed.store(true, Ordering::Relaxed);
                 break;
+            }
+            if stall_after == Some(i) {
+                break; // goes quiet without an error (a stalled driver)
             }
             for x in period {
                 if ring.push(*x).is_err() {
@@ -87,13 +91,13 @@ fn an_unplugged_headset_is_reported_reopened_and_recorded_as_a_gap() {
         if id == "agent-headset" {
             match opens.fetch_add(1, Ordering::Relaxed) {
                 // Unplugged after 1.5 s.
-                0 => Ok(device(sig.clone(), ring, limit, Some(150))),
+                0 => Ok(device(sig.clone(), ring, limit, Some(150), None)),
                 // Still unplugged at the first retry.
                 1 => anyhow::bail!("no such device (unplugged)"),
-                _ => Ok(device(sig.clone(), ring, limit, None)),
+                _ => Ok(device(sig.clone(), ring, limit, None, None)),
             }
         } else {
-            Ok(device(sig.clone(), ring, limit, None))
+            Ok(device(sig.clone(), ring, limit, None, None))
         }
     });
     let cfg = LiveConfig {
@@ -188,4 +192,72 @@ fn an_unplugged_headset_is_reported_reopened_and_recorded_as_a_gap() {
         "recording {rec_s} s, report {dur} s"
     );
     assert!(dur > 4.0, "{dur}");
+}
+
+/// The caller's device goes quiet (no error) while the agent's goes on: the agent's audio is
+/// still analysed (its ring would otherwise fill), and stopping ends the run and writes the call.
+#[test]
+fn a_stalled_device_neither_blocks_the_other_nor_the_end() {
+    let dir = tmpdir();
+    let speech = Arc::new(samples(&audio("paddlespeech-zh.wav")));
+    let open: Box<live::Opener> = Box::new(move |id, _rate, _ch, mut rings, limit| {
+        let ring = rings.remove(0);
+        let stall = (id == "softphone").then_some(100);
+        Ok(device(
+            speech.clone(),
+            ring,
+            limit.unwrap_or(u64::MAX),
+            None,
+            stall,
+        ))
+    });
+    let cfg = LiveConfig {
+        book: RuleBook::default_book(),
+        rules_name: "(default)".into(),
+        agent_id: None,
+        call_at_start: false,
+        auto_start: false,
+        auto_end_s: 30.0,
+        out_dir: dir.path().to_path_buf(),
+        record: false,
+        model: None,
+        asr_off_reason: "test".into(),
+        ring_ms: 500,
+        stop: Default::default(),
+    };
+    let (control_tx, control_rx) = crossbeam_channel::unbounded();
+    control_tx.send(Control::CallStart).unwrap();
+    let (mut supervisor, events) = live::capture(
+        &Devices::Pair {
+            agent: "agent-headset".into(),
+            caller: Some("softphone".into()),
+        },
+        16000,
+        None,
+        cfg,
+        control_rx,
+        open,
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(3000));
+    supervisor.tick();
+    supervisor.stop();
+    let mut ended = false;
+    while let Ok(e) = events.recv_timeout(Duration::from_secs(10)) {
+        if matches!(e, UiEvent::End { .. }) {
+            ended = true;
+            break;
+        }
+    }
+    assert!(ended, "the run ends after stop");
+    let report = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("the call's report");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    // The agent's 3 s are there although the caller's device went quiet after 1 s.
+    let dur = v["summary"]["duration_s"].as_f64().unwrap();
+    assert!(dur > 2.5, "{dur}");
 }

@@ -1048,7 +1048,7 @@ impl Pipeline {
                 s.finish(end_ms, &mut |job| worker.submit(job));
             }
         }
-        self.send_warnings_of(&mut feed, self.origin_of(start_sample));
+        Self::send_from(&self.ui, &mut feed, self.origin_of(start_sample));
         let ended = EndedCall {
             id: id.clone(),
             report,
@@ -1084,17 +1084,18 @@ impl Pipeline {
         self.new_idle()
     }
 
-    fn send_warnings(&mut self) {
-        if let Some(call) = self.call.as_mut() {
-            let origin = self
-                .clock
-                .map(|c| c + Duration::from_secs_f64(call.start_sample as f64 / self.rate as f64));
-            Self::send_from(&self.ui, &mut call.feed, origin);
-        }
+    /// The wall-clock instant of the call in progress's time 0.
+    fn call_origin(&self) -> Option<Instant> {
+        self.call
+            .as_ref()
+            .and_then(|c| self.origin_of(c.start_sample))
     }
 
-    fn send_warnings_of(&self, feed: &mut CoachFeed, origin: Option<Instant>) {
-        Self::send_from(&self.ui, feed, origin);
+    fn send_warnings(&mut self) {
+        let origin = self.call_origin();
+        if let Some(call) = self.call.as_mut() {
+            Self::send_from(&self.ui, &mut call.feed, origin);
+        }
     }
 
     fn send_from(ui: &Sender<UiEvent>, feed: &mut CoachFeed, origin: Option<Instant>) {
@@ -1154,15 +1155,13 @@ impl Pipeline {
 
     /// Final transcripts that came back: into the coach (at once: their time is past).
     fn poll_asr(&mut self) {
+        let origin = self.call_origin();
         let Some(call) = self.call.as_mut() else {
             return;
         };
         let Some(lane) = call.asr.as_mut() else {
             return;
         };
-        let origin = self
-            .clock
-            .map(|c| c + Duration::from_secs_f64(call.start_sample as f64 / self.rate as f64));
         while let Ok(o) = lane.worker.results().try_recv() {
             if !o.is_final {
                 continue;

@@ -85,13 +85,7 @@ pub fn transcribe_call(
         .filter(|o| o.is_final)
         .map(|o| o.latency_ms)
         .collect();
-    lat.sort_by(f64::total_cmp);
-    let pct = |q: f64| {
-        lat.get(((lat.len() as f64 - 1.0) * q).round().max(0.0) as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
-    let (p50, p99) = (pct(0.5), pct(0.99));
+    let (p50, p99) = crate::live::percentiles(&mut lat);
     let wall_s = started.elapsed().as_secs_f64();
     let mut segments: Vec<TranscriptSegment> = outs
         .into_iter()

@@ -64,6 +64,33 @@ fn device(
     Capture::simulated(Box::new(Stop(stop)), counters)
 }
 
+/// A call started by the API (no auto start), reports in `out`, no ASR.
+fn config(out: &std::path::Path, record: bool) -> LiveConfig {
+    LiveConfig {
+        book: RuleBook::default_book(),
+        rules_name: "(default)".into(),
+        agent_id: None,
+        call_at_start: false,
+        auto_start: false,
+        auto_end_s: 30.0,
+        out_dir: out.to_path_buf(),
+        record,
+        model: None,
+        asr_off_reason: "test".into(),
+        ring_ms: 500,
+        stop: Default::default(),
+    }
+}
+
+/// The one call report written in `dir`.
+fn report_in(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("the call's report")
+}
+
 fn samples(path: &std::path::Path) -> Vec<f32> {
     let mut r = hound::WavReader::open(path).unwrap();
     r.samples::<i16>()
@@ -100,20 +127,7 @@ fn an_unplugged_headset_is_reported_reopened_and_recorded_as_a_gap() {
             Ok(device(sig.clone(), ring, limit, None, None))
         }
     });
-    let cfg = LiveConfig {
-        book: RuleBook::default_book(),
-        rules_name: "(default)".into(),
-        agent_id: None,
-        call_at_start: false,
-        auto_start: false,
-        auto_end_s: 30.0,
-        out_dir: dir.path().to_path_buf(),
-        record: true,
-        model: None,
-        asr_off_reason: "test".into(),
-        ring_ms: 500,
-        stop: Default::default(),
-    };
+    let cfg = config(dir.path(), true);
     let (control_tx, control_rx) = crossbeam_channel::unbounded();
     control_tx.send(Control::CallStart).unwrap();
     let (mut supervisor, events) = live::capture(
@@ -165,11 +179,7 @@ fn an_unplugged_headset_is_reported_reopened_and_recorded_as_a_gap() {
     let gap = gap.expect("the agent's device came back");
     assert!((1300..3000).contains(&gap), "gap {gap} ms");
     assert!(agent_opens.load(Ordering::Relaxed) >= 3);
-    let report = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "json"))
-        .expect("the call's report");
+    let report = report_in(dir.path());
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let w = v["warnings"].as_array().unwrap();
@@ -211,20 +221,7 @@ fn a_stalled_device_neither_blocks_the_other_nor_the_end() {
             stall,
         ))
     });
-    let cfg = LiveConfig {
-        book: RuleBook::default_book(),
-        rules_name: "(default)".into(),
-        agent_id: None,
-        call_at_start: false,
-        auto_start: false,
-        auto_end_s: 30.0,
-        out_dir: dir.path().to_path_buf(),
-        record: false,
-        model: None,
-        asr_off_reason: "test".into(),
-        ring_ms: 500,
-        stop: Default::default(),
-    };
+    let cfg = config(dir.path(), false);
     let (control_tx, control_rx) = crossbeam_channel::unbounded();
     control_tx.send(Control::CallStart).unwrap();
     let (mut supervisor, events) = live::capture(
@@ -250,11 +247,7 @@ fn a_stalled_device_neither_blocks_the_other_nor_the_end() {
         }
     }
     assert!(ended, "the run ends after stop");
-    let report = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "json"))
-        .expect("the call's report");
+    let report = report_in(dir.path());
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     // The agent's 3 s are there although the caller's device went quiet after 1 s.

@@ -106,7 +106,6 @@ struct Overlay {
     nudges: Vec<(String, Instant)>,
     meters: MeterView,
     status: Vec<String>,
-    on_hold: bool,
     frames: u64,
     ended: Option<Instant>,
 }
@@ -193,7 +192,6 @@ impl Overlay {
             let _ = self.hotkeys.try_send(Hotkey::CallEnd);
         }
         if f8 {
-            self.on_hold = !self.on_hold;
             let _ = self.hotkeys.try_send(Hotkey::HoldToggle);
         }
     }
@@ -378,7 +376,6 @@ pub fn run(
                 nudges: Vec::new(),
                 meters: MeterView::default(),
                 status,
-                on_hold: false,
                 frames: 0,
                 ended: None,
             }))

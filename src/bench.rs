@@ -97,6 +97,62 @@ pub fn run_asr(models: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// CER of `analyze`'s one pass against whole-clip decoding, per clip and in total.
+pub fn run_accuracy(manifest: &std::path::Path, model: &std::path::Path) -> anyhow::Result<()> {
+    use callcoach::accuracy::{char_errors, load_manifest, streamed, whole_clip};
+    let clips = load_manifest(manifest)?;
+    let cfg = callcoach::transcribe::asr_config_for(&callcoach_coach::RuleBook::default_book());
+    let mut backend = callcoach_asr::load_backend(model)?;
+    println!(
+        "ASR accuracy, model {} ({} threads), {} clip(s) from {}",
+        model.display(),
+        cfg.threads,
+        clips.len(),
+        manifest.display()
+    );
+    println!(
+        "{:<44} {:>6} {:>6} {:>10} {:>8} {:>10} {:>8}",
+        "clip", "audio s", "chars", "whole CER", "whole s", "analyze CER", "analyze s"
+    );
+    let (mut chars, mut whole_err, mut stream_err) = (0, 0, 0);
+    let (mut audio_s, mut whole_s, mut stream_s) = (0.0, 0.0, 0.0);
+    for c in &clips {
+        let w = whole_clip(backend.as_mut(), &c.path, &cfg)?;
+        let s = streamed(model, &c.path, cfg.clone())?;
+        let (we, n) = char_errors(&c.reference, &w.text);
+        let (se, _) = char_errors(&c.reference, &s.text);
+        chars += n;
+        whole_err += we;
+        stream_err += se;
+        audio_s += s.audio_s;
+        whole_s += w.wall_s;
+        stream_s += s.wall_s;
+        let name = c
+            .path
+            .file_name()
+            .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+        println!(
+            "{:<44} {:>6.1} {:>6} {:>10.3} {:>8.2} {:>10.3} {:>8.2}",
+            name,
+            s.audio_s,
+            n,
+            we as f64 / n.max(1) as f64,
+            w.wall_s,
+            se as f64 / n.max(1) as f64,
+            s.wall_s
+        );
+        println!("    whole:   {}\n    analyze: {}", w.text, s.text);
+    }
+    println!(
+        "total: {chars} chars, {audio_s:.1} s of audio; whole-clip CER {:.3} ({whole_err}/{chars}, {:.1}x real time); analyze CER {:.3} ({stream_err}/{chars}, {:.1}x real time, features included)",
+        whole_err as f64 / chars.max(1) as f64,
+        audio_s / whole_s.max(1e-9),
+        stream_err as f64 / chars.max(1) as f64,
+        audio_s / stream_s.max(1e-9),
+    );
+    Ok(())
+}
+
 pub fn run(minutes: f64, rates: &[u32]) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("callcoach-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;

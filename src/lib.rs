@@ -1,6 +1,7 @@
 //! Wiring shared by the `callcoach` binary and the end-to-end tests: how the audio feature
 //! path feeds the coach. (The binary's CLI is in `main.rs`.)
 
+pub mod accuracy;
 pub mod api;
 pub mod capture;
 pub mod coaching;

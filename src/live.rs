@@ -24,18 +24,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use callcoach_asr::stream::{Segmenter, Speaker, StreamConfig};
-use callcoach_asr::{AsrConfig, Worker};
+use callcoach_asr::{Transcriber, Worker};
 use callcoach_audio::analyze::{AgentChannel, CallReport, CallStream, FileInfo, InputWarning};
 use callcoach_audio::call::{CallAnalyzer, CallConfig, CallOutput, Party};
 use callcoach_audio::decode::Decoder;
 use callcoach_audio::FRAME_LEN;
+use callcoach_coach::rate::{RateSource, RateTracker};
 use callcoach_coach::transcript::Transcript;
 use callcoach_coach::{Coach, Event, RuleBook, TranscriptSegment, Warning, WarningState};
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
 use rtrb::RingBuffer;
 
 use crate::coaching::CoachFeed;
-use crate::report::{AsrReport, CoachReport, FullReport};
+use crate::report::{AsrReport, CoachReport, FullReport, SpeechRates};
 use crate::transcribe::{to_segment, AsrOutcome};
 
 /// Call control from outside the audio (local HTTP API, overlay hotkeys).
@@ -69,8 +70,10 @@ pub struct Meters {
     /// Momentary loudness (400 ms), LUFS, per party (agent, caller).
     pub loudness_lufs: [Option<f32>; 2],
     pub speaking: [bool; 2],
-    /// Characters per minute over the last 15 s of the party's speech.
+    /// Characters per minute over the last 15 s of the party's speech…
     pub chars_per_minute: [Option<f32>; 2],
+    /// …and which estimate it is (the transcript's characters, or syllable nuclei).
+    pub rate_source: [Option<RateSource>; 2],
     /// The agent's share of the speaking time so far.
     pub agent_talk_ratio: Option<f32>,
     /// Time since either party last spoke, ms.
@@ -351,26 +354,24 @@ impl AutoStart {
 /// Meter state, fed with the current analyser's frames (idle or call).
 struct MeterState {
     m: Meters,
-    /// Per party, per frame of the last 15 s: (utterance, nucleus).
-    rate_window: [VecDeque<(bool, bool)>; 2],
-    rate_sums: [(u32, u32); 2],
+    /// Per party: chars/min from the transcript where it has arrived, calibrated syllable
+    /// nuclei for the speech not yet transcribed (the coach's own computation).
+    rates: [RateTracker; 2],
     voiced_frames: [u64; 2],
     last_voiced: u64,
     now_frame: u64,
     sent_frame: u64,
 }
 
-const RATE_WINDOW_FRAMES: usize = 1500;
+/// The meter's rate window and the speech it needs, as the coach's rate rule (15 s, 3 s).
+const RATE_WINDOW_MS: u64 = 15_000;
+const RATE_MIN_VOICED_MS: u64 = 3_000;
 
 impl MeterState {
     fn new() -> Self {
         Self {
             m: Meters::default(),
-            rate_window: [
-                VecDeque::with_capacity(RATE_WINDOW_FRAMES + 1),
-                VecDeque::with_capacity(RATE_WINDOW_FRAMES + 1),
-            ],
-            rate_sums: [(0, 0); 2],
+            rates: Default::default(),
             voiced_frames: [0; 2],
             last_voiced: 0,
             now_frame: 0,
@@ -391,25 +392,33 @@ impl MeterState {
             self.last_voiced = self.last_voiced.max(f.index);
         }
         self.now_frame = self.now_frame.max(f.index);
-        let w = &mut self.rate_window[i];
-        w.push_back((f.utterance, f.nucleus));
-        self.rate_sums[i].0 += u32::from(f.utterance);
-        self.rate_sums[i].1 += u32::from(f.nucleus);
-        if w.len() > RATE_WINDOW_FRAMES {
-            if let Some((u, n)) = w.pop_front() {
-                self.rate_sums[i].0 -= u32::from(u);
-                self.rate_sums[i].1 -= u32::from(n);
-            }
-        }
-        let (utt, nuc) = self.rate_sums[i];
-        self.m.chars_per_minute[i] = (utt >= 300).then(|| nuc as f32 * 6000.0 / utt as f32);
+        self.rates[i].frame(f.index * 10, f.utterance, f.nucleus);
     }
+
+    /// A final transcript segment of a party (live ASR).
+    fn transcript(&mut self, seg: &TranscriptSegment) {
+        let i = match seg.party {
+            callcoach_coach::Party::Agent => 0,
+            callcoach_coach::Party::Caller => 1,
+        };
+        self.rates[i].transcript(seg.start_ms, seg.end_ms, &seg.text);
+    }
+
     /// Meters to send, every 100 ms of audio.
     fn due(&mut self, call_ms: Option<u64>, hold_ms: Option<u64>) -> Option<Meters> {
         if self.now_frame < self.sent_frame + 10 {
             return None;
         }
         self.sent_frame = self.now_frame;
+        for (i, r) in self.rates.iter_mut().enumerate() {
+            let rate = r.rate(
+                (self.now_frame + 1) * 10,
+                RATE_WINDOW_MS,
+                RATE_MIN_VOICED_MS,
+            );
+            self.m.chars_per_minute[i] = rate.map(|r| r.chars_per_min as f32);
+            self.m.rate_source[i] = rate.map(|r| r.source);
+        }
         let both = self.voiced_frames[0] + self.voiced_frames[1];
         self.m.agent_talk_ratio = (both > 0).then(|| self.voiced_frames[0] as f32 / both as f32);
         self.m.silence_ms = self.now_frame.saturating_sub(self.last_voiced) * 10;
@@ -422,8 +431,14 @@ impl MeterState {
 type PendingFrames = [VecDeque<(u64, [f32; FRAME_LEN])>; 2];
 
 /// A call's transcription: segmenters on the pipeline thread, Whisper on its own thread.
+/// The live session's loaded Whisper model, lent to each call's worker and handed back when
+/// the call is finished: the model is loaded once per session, not per call (a call that starts
+/// while the previous one is still finishing loads a second copy meanwhile).
+type ModelSlot = Arc<std::sync::Mutex<Option<Box<dyn Transcriber>>>>;
+
 struct AsrLane {
     worker: Worker,
+    slot: ModelSlot,
     segmenters: [Segmenter; 2],
     /// 16 kHz frames waiting for their speech flag (it comes after the VAD look-ahead).
     pending: PendingFrames,
@@ -432,20 +447,20 @@ struct AsrLane {
 }
 
 impl AsrLane {
-    fn start(model: &Path) -> Self {
+    fn start(model: &Path, slot: &ModelSlot, book: &RuleBook) -> Self {
         let path = model.to_path_buf();
+        let mut cfg = crate::transcribe::asr_config_for(book);
+        // Leave a core to the audio path: Whisper on every core starves it.
+        cfg.threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get().saturating_sub(1).clamp(1, 4));
+        let loaded = slot.lock().ok().and_then(|mut s| s.take());
+        let worker = match loaded {
+            Some(t) => Worker::spawn(t, cfg, 8),
+            None => Worker::spawn_loading(move || callcoach_asr::load_backend(&path), cfg, 8),
+        };
         Self {
-            worker: Worker::spawn_loading(
-                move || callcoach_asr::load_backend(&path),
-                {
-                    let mut cfg = AsrConfig::default();
-                    // Leave a core to the audio path: Whisper on every core starves it.
-                    cfg.threads = std::thread::available_parallelism()
-                        .map_or(1, |n| n.get().saturating_sub(1).clamp(1, 4));
-                    cfg
-                },
-                8,
-            ),
+            worker,
+            slot: slot.clone(),
             segmenters: [
                 Segmenter::new(StreamConfig::default(), Speaker::Agent),
                 Segmenter::new(StreamConfig::default(), Speaker::Caller),
@@ -672,7 +687,10 @@ fn finish_call(
     let asr_report = match asr {
         Some(lane) => {
             let load_error = lane.worker.load_error();
-            let (outs, stats) = lane.worker.finish();
+            let (outs, stats, model) = lane.worker.finish_keep();
+            if let (Some(m), Ok(mut slot)) = (model, lane.slot.lock()) {
+                *slot = Some(m);
+            }
             for o in outs.into_iter().filter(|o| o.is_final) {
                 let latency = origin.map(|t0| latency_after(t0, o.end_ms));
                 if let Some(l) = latency {
@@ -766,6 +784,7 @@ fn finish_call(
             transcript: asr_on || !transcripts.is_empty(),
             warnings,
             scores: coach.scores(),
+            speech_rate: SpeechRates::of(&coach),
         },
     };
     let path = cfg.out_dir.join(format!("call-{id}.json"));
@@ -845,6 +864,7 @@ struct Pipeline {
     finishers: Vec<JoinHandle<()>>,
     calls: u32,
     zeros: Vec<f32>,
+    model_slot: ModelSlot,
 }
 
 impl Pipeline {
@@ -952,7 +972,11 @@ impl Pipeline {
             pushed: [0; 2],
             stream,
             feed: CoachFeed::new(coach, Transcript::default()),
-            asr: self.cfg.model.as_deref().map(AsrLane::start),
+            asr: self
+                .cfg
+                .model
+                .as_deref()
+                .map(|m| AsrLane::start(m, &self.model_slot, &self.cfg.book)),
             recorder,
             controls: Vec::new(),
             transcripts: Vec::new(),
@@ -1175,6 +1199,7 @@ impl Pipeline {
                 continue;
             }
             let seg = to_segment(o);
+            self.meters.transcript(&seg);
             let _ = self.ui.try_send(UiEvent::Transcript {
                 segment: seg.clone(),
                 latency_ms: latency,
@@ -1259,6 +1284,7 @@ pub fn spawn_pipeline(
                     finishers: Vec::new(),
                     calls: 0,
                     zeros: vec![0.0; (rate / 100) as usize * 10],
+                    model_slot: ModelSlot::default(),
                 };
                 if cfg.call_at_start {
                     pl.start_call(0, "stream")?;
@@ -1694,10 +1720,11 @@ pub fn text_ui(events: Receiver<UiEvent>) -> (Vec<f64>, Vec<f64>) {
                             x.map_or("–".to_string(), |v| format!("{v:.d$}"))
                         };
                         println!(
-                            "{:>7.1} s  ≡ agent {} LUFS {} 字/分 · caller {} LUFS · talk {} · silence {:.1} s",
+                            "{:>7.1} s  ≡ agent {} LUFS {} 字/分 ({}) · caller {} LUFS · talk {} · silence {:.1} s",
                             t as f64 / 1000.0,
                             f(m.loudness_lufs[0], 1),
                             f(m.chars_per_minute[0], 0),
+                            m.rate_source[0].map_or("–", |s| s.as_str()),
                             f(m.loudness_lufs[1], 1),
                             m.agent_talk_ratio.map_or("–".into(), |r| format!("{:.0} %", r * 100.0)),
                             m.silence_ms as f64 / 1000.0

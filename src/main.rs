@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use callcoach::report::{AsrReport, CoachReport, FullReport};
+use callcoach::report::{AsrReport, CoachReport, FullReport, SpeechRates};
 use callcoach_audio::analyze::{analyze_call_observed, AgentChannel, CallInput};
 use callcoach_audio::call::CallConfig;
 use callcoach_coach::rulebook::{check, RuleBook, DEFAULT_RULES};
@@ -155,6 +155,10 @@ enum Command {
         /// (transcript latency with the first of --models).
         #[arg(long)]
         latency: Option<usize>,
+        /// Instead: character error rate of `analyze` against whole-clip decoding with the same
+        /// model, on the clips of this manifest (`path<TAB>reference` per line; first of --models).
+        #[arg(long)]
+        asr_accuracy: Option<PathBuf>,
     },
 }
 
@@ -173,6 +177,20 @@ enum ModelsAction {
     Verify { model: Option<String> },
     /// Print the path of the model that would be used (`--model`/$CALLCOACH_MODEL/search order).
     Path { model: Option<String> },
+    /// Convert a faster-whisper / CTranslate2 Whisper directory (model.bin + vocabulary.txt,
+    /// vocabulary.json or tokenizer.json; float16, float32, int8 or int16 weights) into a
+    /// whisper.cpp ggml model, and check that it loads.
+    Import {
+        /// The CTranslate2 model directory.
+        dir: PathBuf,
+        /// Model name: the file is ggml-NAME.bin (default: tiny/base/small/medium/large from
+        /// the model's size).
+        #[arg(long)]
+        name: Option<String>,
+        /// Directory to put it in (default: the user data directory).
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -397,45 +415,68 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(date) = call_date {
                 book.settings.call_date = date;
             }
-            let mut segments = load_transcripts(&transcript)?;
-            let asr = if !transcript.is_empty() {
-                AsrReport {
-                    status: "skipped".into(),
-                    reason: Some("a transcript was given (--transcript)".into()),
-                    outcome: None,
-                }
-            } else if no_asr {
-                AsrReport {
-                    status: "off".into(),
-                    reason: Some("--no-asr".into()),
-                    outcome: None,
-                }
+            let segments = load_transcripts(&transcript)?;
+            let asr_cfg = callcoach::transcribe::asr_config_for(&book);
+            let coach = callcoach_coach::Coach::new(book, agent_id.as_deref());
+            let end_of = |a: &callcoach_audio::analyze::CallReport| {
+                (a.summary.duration_s * 1000.0).round() as u64
+            };
+            let model_path = if transcript.is_empty() && !no_asr {
+                Some(callcoach_asr::models::resolve(model.as_deref()))
             } else {
-                match callcoach_asr::models::resolve(model.as_deref()) {
-                    Ok(path) => {
-                        let outcome = callcoach::transcribe::transcribe_call(
-                            &input,
-                            &path,
-                            callcoach_asr::AsrConfig::default(),
-                        )?;
-                        segments.segments.extend(outcome.segments.iter().cloned());
-                        AsrReport {
-                            status: "on".into(),
-                            reason: None,
-                            outcome: Some(outcome),
-                        }
+                None
+            };
+            let (audio, asr, (coach, warnings)) = match model_path {
+                Some(Ok(path)) => {
+                    // One pass over the audio: features and ASR together; the coach then runs
+                    // on the recorded feature output with the transcript in place.
+                    let mut outputs = Vec::new();
+                    let (audio, outcome) = callcoach::transcribe::analyze_with_asr(
+                        &input,
+                        &CallConfig::default(),
+                        &path,
+                        asr_cfg,
+                        &mut |o| outputs.push(*o),
+                    )?;
+                    let mut segments = segments;
+                    segments.segments.extend(outcome.segments.iter().cloned());
+                    let mut feed = callcoach::coaching::CoachFeed::new(coach, segments);
+                    for o in &outputs {
+                        feed.on(o);
                     }
-                    Err(e) => AsrReport {
-                        status: "off".into(),
-                        reason: Some(e.to_string()),
-                        outcome: None,
-                    },
+                    let end = end_of(&audio);
+                    let asr = AsrReport {
+                        status: "on".into(),
+                        reason: None,
+                        outcome: Some(outcome),
+                    };
+                    (audio, asr, feed.finish(end))
+                }
+                other => {
+                    let asr = match other {
+                        Some(Err(e)) => AsrReport {
+                            status: "off".into(),
+                            reason: Some(e.to_string()),
+                            outcome: None,
+                        },
+                        _ if !transcript.is_empty() => AsrReport {
+                            status: "skipped".into(),
+                            reason: Some("a transcript was given (--transcript)".into()),
+                            outcome: None,
+                        },
+                        _ => AsrReport {
+                            status: "off".into(),
+                            reason: Some("--no-asr".into()),
+                            outcome: None,
+                        },
+                    };
+                    let mut feed = callcoach::coaching::CoachFeed::new(coach, segments);
+                    let audio =
+                        analyze_call_observed(&input, &CallConfig::default(), &mut |o| feed.on(o))?;
+                    let end = end_of(&audio);
+                    (audio, asr, feed.finish(end))
                 }
             };
-            let coach = callcoach_coach::Coach::new(book, agent_id.as_deref());
-            let mut feed = callcoach::coaching::CoachFeed::new(coach, segments);
-            let audio = analyze_call_observed(&input, &CallConfig::default(), &mut |o| feed.on(o))?;
-            let (coach, warnings) = feed.finish((audio.summary.duration_s * 1000.0).round() as u64);
             let report = FullReport {
                 call: audio,
                 asr: asr.clone(),
@@ -443,9 +484,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     rules: rules
                         .as_ref()
                         .map_or_else(|| "(default)".to_string(), |p| p.display().to_string()),
-                    transcript: !transcript.is_empty(),
+                    transcript: !transcript.is_empty()
+                        || asr.outcome.as_ref().is_some_and(|o| !o.segments.is_empty()),
                     warnings,
                     scores: coach.scores(),
+                    speech_rate: SpeechRates::of(&coach),
                 },
             };
             let text = serde_json::to_string_pretty(&report).context("serialising the report")?;
@@ -455,7 +498,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     print!(
                         "{}{}",
                         summary::render(&report.call, &report.coach.warnings, &report.coach.scores),
-                        asr.line()
+                        report.coach.speech_rate.line() + &asr.line()
                     );
                     std::fs::write(p, text + "\n").with_context(|| {
                         format!("{}: cannot write the JSON report", p.display())
@@ -465,10 +508,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 None => print!(
                     "{}{}",
                     summary::render(&report.call, &report.coach.warnings, &report.coach.scores),
-                    asr.line()
+                    report.coach.speech_rate.line() + &asr.line()
                 ),
             }
             Ok(())
+        }
+        Command::Bench {
+            asr_accuracy: Some(manifest),
+            models,
+            ..
+        } => {
+            let model = callcoach_asr::models::resolve(models.first().map(String::as_str))?;
+            bench::run_accuracy(&manifest, &model)
         }
         Command::Bench {
             latency: Some(rounds),
@@ -646,6 +697,68 @@ fn models(action: ModelsAction) -> anyhow::Result<()> {
             if failed > 0 {
                 anyhow::bail!("{failed} model file(s) failed verification");
             }
+            Ok(())
+        }
+        ModelsAction::Import { dir, name, out_dir } => {
+            let out_dir = out_dir
+                .or_else(models::user_dir)
+                .context("no user data directory ($HOME unset): pass --out-dir")?;
+            std::fs::create_dir_all(&out_dir).with_context(|| {
+                format!("{}: cannot create the model directory", out_dir.display())
+            })?;
+            let started = std::time::Instant::now();
+            let tmp = out_dir.join(format!(".import-{}.bin", std::process::id()));
+            let summary = callcoach_asr::ct2::convert(&dir, &tmp);
+            let summary = match summary {
+                Ok(s) => s,
+                Err(e) => {
+                    std::fs::remove_file(&tmp).ok();
+                    return Err(e.into());
+                }
+            };
+            let name = name.unwrap_or_else(|| {
+                match (summary.n_audio_layer, summary.n_state) {
+                    (4, 384) => "tiny",
+                    (6, 512) => "base",
+                    (12, 768) => "small",
+                    (24, 1024) => "medium",
+                    (32, 1280) => "large",
+                    _ => "imported",
+                }
+                .to_string()
+            });
+            let out = out_dir.join(format!("ggml-{name}.bin"));
+            std::fs::rename(&tmp, &out).with_context(|| {
+                format!(
+                    "{}: cannot move the converted model into place",
+                    out.display()
+                )
+            })?;
+            for w in &summary.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!(
+                "converted {} ({}, weights {}{}) in {:.1} s: {} tensors, {} bytes",
+                dir.display(),
+                summary.spec,
+                summary.weight_types.join(", "),
+                if summary.dequantized {
+                    ", dequantized"
+                } else {
+                    ""
+                },
+                started.elapsed().as_secs_f64(),
+                summary.tensors,
+                summary.bytes
+            );
+            // Verified by loading it, as analyze and live will.
+            callcoach_asr::load_backend(&out)
+                .with_context(|| format!("{}: the converted model does not load", out.display()))?;
+            println!(
+                "{}: loads in whisper.cpp; use it with --model {name} or --model {}",
+                out.display(),
+                out.display()
+            );
             Ok(())
         }
         ModelsAction::Path { model } => {

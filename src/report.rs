@@ -2,7 +2,8 @@
 //! warnings and scores. `analyze` and every call of `live` write this same structure.
 
 use callcoach_audio::analyze::CallReport;
-use callcoach_coach::{RuleScore, Warning};
+use callcoach_coach::rate::Rate;
+use callcoach_coach::{Coach, RuleScore, Warning};
 use serde::Serialize;
 
 use crate::transcribe::AsrOutcome;
@@ -25,6 +26,45 @@ pub struct CoachReport {
     /// Every warning state change (raised, updated, cleared), in time order.
     pub warnings: Vec<Warning>,
     pub scores: Vec<RuleScore>,
+    /// Each party's chars/min over the call, and which estimate it is (transcript characters
+    /// over voiced time; calibrated or plain syllable nuclei where there is no text).
+    pub speech_rate: SpeechRates,
+}
+
+/// Speech rate per party, with its source.
+#[derive(Serialize, Debug, Clone, Copy)]
+pub struct SpeechRates {
+    pub agent: Option<Rate>,
+    pub caller: Option<Rate>,
+}
+
+impl SpeechRates {
+    pub fn of(coach: &Coach) -> Self {
+        let [agent, caller] = coach.speech_rates();
+        Self { agent, caller }
+    }
+
+    /// One line for the text summary.
+    pub fn line(&self) -> String {
+        let one = |r: Option<Rate>| {
+            r.map_or_else(
+                || "–".to_string(),
+                |r| {
+                    format!(
+                        "{:.0} chars/min ({}, {:.1} s voiced)",
+                        r.chars_per_min,
+                        r.source.as_str(),
+                        r.voiced_s
+                    )
+                },
+            )
+        };
+        format!(
+            "  speech rate: agent {}, caller {}\n",
+            one(self.agent),
+            one(self.caller)
+        )
+    }
 }
 
 /// Whether transcription ran, and what it gave.

@@ -15,6 +15,9 @@ fn to_screen(e: &UiEvent) -> Option<ScreenEvent> {
             loudness_lufs: m.loudness_lufs,
             speaking: m.speaking,
             chars_per_minute: m.chars_per_minute,
+            rate_from_text: m
+                .rate_source
+                .map(|s| matches!(s, Some(callcoach_coach::rate::RateSource::Transcript))),
             agent_talk_ratio: m.agent_talk_ratio,
             silence_s: m.silence_ms as f32 / 1000.0,
             hold_s: m.hold_ms.map(|h| h as f32 / 1000.0),

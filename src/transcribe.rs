@@ -9,7 +9,7 @@ use std::time::Instant;
 use callcoach_asr::stream::{Segmenter, Speaker, StreamConfig};
 use callcoach_asr::transcriber::StatsSnapshot;
 use callcoach_asr::{AsrConfig, Worker};
-use callcoach_audio::analyze::{analyze_call_tapped, CallInput};
+use callcoach_audio::analyze::{analyze_call_tapped, CallInput, CallReport};
 use callcoach_audio::call::{CallConfig, CallOutput};
 use callcoach_audio::FRAME_LEN;
 use callcoach_coach::TranscriptSegment;
@@ -35,24 +35,40 @@ pub struct AsrOutcome {
     pub final_latency_ms_p99: f64,
 }
 
-/// Transcribes both parties of a recorded call with the model at `model`.
+/// Transcribes both parties of a recorded call with the model at `model` (the report of the
+/// same pass is dropped; `analyze` uses [`analyze_with_asr`]).
 pub fn transcribe_call(
     input: &CallInput,
     model: &Path,
     cfg: AsrConfig,
 ) -> anyhow::Result<AsrOutcome> {
+    Ok(analyze_with_asr(input, &CallConfig::default(), model, cfg, &mut |_| {})?.1)
+}
+
+/// One pass over a recorded call: the audio is read and analysed once; each party's 16 kHz
+/// frames are cut into utterance jobs (final jobs only, speech merged across short pauses:
+/// [`StreamConfig::offline`]) as the feature path's speech flags come out, and Whisper works on
+/// them on its own thread meanwhile. `observer` gets every frame and event of the feature path
+/// (the coach's input), the report is the same as `analyze_call`'s.
+pub fn analyze_with_asr(
+    input: &CallInput,
+    call_cfg: &CallConfig,
+    model: &Path,
+    cfg: AsrConfig,
+    observer: &mut dyn FnMut(&CallOutput),
+) -> anyhow::Result<(CallReport, AsrOutcome)> {
     let backend = callcoach_asr::load_backend(model)?;
     let worker = Worker::spawn(backend, cfg, 8);
     let started = Instant::now();
     let segmenters = RefCell::new([
-        Segmenter::new(StreamConfig::default(), Speaker::Agent),
-        Segmenter::new(StreamConfig::default(), Speaker::Caller),
+        Segmenter::new(StreamConfig::offline(), Speaker::Agent),
+        Segmenter::new(StreamConfig::offline(), Speaker::Caller),
     ]);
     // Audio frames wait here for their speech flag (which comes out after the VAD look-ahead).
     let pending: RefCell<PendingFrames> = RefCell::new([VecDeque::new(), VecDeque::new()]);
     let report = analyze_call_tapped(
         input,
-        &CallConfig::default(),
+        call_cfg,
         &mut |o| {
             if let CallOutput::Frame(p, f) = o {
                 let mut pend = pending.borrow_mut();
@@ -72,6 +88,7 @@ pub fn transcribe_call(
                     }
                 }
             }
+            observer(o);
         },
         &mut |p, idx, frame| pending.borrow_mut()[p.index()].push_back((idx, *frame)),
     )?;
@@ -93,7 +110,7 @@ pub fn transcribe_call(
         .map(to_segment)
         .collect();
     segments.sort_by_key(|s| (s.end_ms, s.start_ms));
-    Ok(AsrOutcome {
+    let outcome = AsrOutcome {
         model: model.display().to_string(),
         segments,
         stats,
@@ -102,7 +119,23 @@ pub fn transcribe_call(
         decode_s: stats.decode_us as f64 / 1e6,
         final_latency_ms_p50: p50,
         final_latency_ms_p99: p99,
-    })
+    };
+    Ok((report, outcome))
+}
+
+/// Decoding settings biased toward what the rule book listens for: Whisper's initial prompt
+/// names the company and carries the greeting line, so the company name comes out as written
+/// rather than as a near-homophone. (Measured on and off in the README.)
+pub fn asr_config_for(book: &callcoach_coach::RuleBook) -> AsrConfig {
+    let mut cfg = AsrConfig::default();
+    if std::env::var_os("CALLCOACH_ASR_PLAIN_PROMPT").is_none() {
+        cfg.initial_prompt = format!(
+            "以下是{}客服电话的普通话录音，使用简体中文。{}",
+            book.settings.company,
+            book.fill(&book.rules.greeting.line)
+        );
+    }
+    cfg
 }
 
 /// A final ASR result as the coach's transcript segment.

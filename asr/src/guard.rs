@@ -126,6 +126,33 @@ pub fn check_segment(
     Ok(text)
 }
 
+/// Drops a sentence that repeats the one before it ("谢谢您的来电。谢谢您的来电。" is one
+/// closing line decoded twice, not two): sentences end at 。！？!?；; and compare after
+/// normalisation. `previous` is the last sentence already emitted (across segments of one job),
+/// updated in place.
+pub fn collapse_repeats(text: &str, previous: &mut String) -> String {
+    let mut out = String::new();
+    let mut sentence = String::new();
+    let flush = |sentence: &mut String, out: &mut String, previous: &mut String| {
+        let n = normalized(sentence);
+        if !n.is_empty() && n != *previous {
+            out.push_str(sentence);
+            *previous = n;
+        } else if n.is_empty() {
+            out.push_str(sentence);
+        }
+        sentence.clear();
+    };
+    for c in text.chars() {
+        sentence.push(c);
+        if matches!(c, '。' | '！' | '？' | '!' | '?' | '；' | ';') {
+            flush(&mut sentence, &mut out, previous);
+        }
+    }
+    flush(&mut sentence, &mut out, previous);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +196,26 @@ mod tests {
         assert_eq!(audio_gate(&cfg, 0.1, -30.0), Err(Rejection::AudioGate));
         assert_eq!(audio_gate(&cfg, 0.8, -70.0), Err(Rejection::AudioGate));
         assert_eq!(audio_gate(&cfg, 0.8, -30.0), Ok(()));
+    }
+
+    #[test]
+    fn a_sentence_decoded_twice_is_kept_once() {
+        let mut prev = String::new();
+        assert_eq!(
+            collapse_repeats("谢谢您的来电。谢谢您的来电。再见！", &mut prev),
+            "谢谢您的来电。再见！"
+        );
+        assert_eq!(
+            collapse_repeats("再见", &mut prev),
+            "",
+            "the next segment repeating it"
+        );
+        assert_eq!(collapse_repeats("好的，再见。", &mut prev), "好的，再见。");
+        let mut prev = String::new();
+        assert_eq!(
+            collapse_repeats("好的。您好。好的。", &mut prev),
+            "好的。您好。好的。",
+            "only back-to-back repeats"
+        );
     }
 }

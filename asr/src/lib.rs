@@ -2,6 +2,7 @@
 //! worker thread, utterance streaming with LocalAgreement, and hallucination guards.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod ct2;
 pub mod guard;
 pub mod models;
 pub mod stream;

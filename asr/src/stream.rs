@@ -26,19 +26,51 @@ pub struct StreamConfig {
     pub pre_roll_ms: u64,
     /// Shorter utterances are not transcribed (clicks, breaths, 嗯).
     pub min_ms: u64,
-    /// Longer speech is cut here (Whisper's window is 30 s; shorter keeps latency low).
+    /// Pauses shorter than this stay inside one job (0: a job ends with its speech). Whisper
+    /// recognises a phrase better with its neighbours than alone, so offline analysis merges
+    /// speech across short pauses; live mode ends a job as soon as its speech ends.
+    pub merge_pause_ms: u64,
+    /// Once a job is this long, it ends at the next pause whatever its length.
+    pub target_ms: u64,
+    /// A job never grows beyond this (Whisper's window is 30 s): it is cut at the quietest
+    /// 10 ms of its last [`Self::cut_search_ms`], and the rest starts the next job, so no word
+    /// is cut in two or lost.
     pub max_ms: u64,
+    pub cut_search_ms: u64,
+    /// Ask for partial hypotheses during long utterances (live); offline analysis only needs
+    /// the finals.
+    pub partials: bool,
     /// A partial hypothesis is requested this often during a long utterance.
     pub partial_every_ms: u64,
 }
 
 impl Default for StreamConfig {
+    /// Live: a job ends with its speech (lowest latency), partials on.
     fn default() -> Self {
         Self {
             pre_roll_ms: 300,
             min_ms: 500,
+            merge_pause_ms: 0,
+            target_ms: 15_000,
             max_ms: 15_000,
+            cut_search_ms: 2_000,
+            partials: true,
             partial_every_ms: 1_000,
+        }
+    }
+}
+
+impl StreamConfig {
+    /// Offline analysis: finals only, speech merged across pauses shorter than 1.5 s into jobs
+    /// of up to about 20 s (hard limit 28 s), as close to whole-recording decoding as a
+    /// streaming pass gets.
+    pub fn offline() -> Self {
+        Self {
+            merge_pause_ms: 1_500,
+            target_ms: 20_000,
+            max_ms: 28_000,
+            partials: false,
+            ..Self::default()
         }
     }
 }
@@ -60,14 +92,73 @@ pub struct Job {
     pub level_dbfs: f32,
 }
 
+/// The job being built: its audio and, per 10 ms frame, the speech flag and the power.
 #[derive(Debug)]
 struct Building {
     start_ms: u64,
     audio: Vec<f32>,
-    frames: u32,
-    voiced: u32,
-    voiced_power: f64,
+    speech: Vec<bool>,
+    power: Vec<f32>,
+    /// Frames up to and including the last speech frame.
+    speech_end: usize,
     last_partial_ms: u64,
+}
+
+impl Building {
+    fn with_capacity(start_ms: u64, frames: usize, now_ms: u64) -> Self {
+        Self {
+            start_ms,
+            audio: Vec::with_capacity(frames * FRAME),
+            speech: Vec::with_capacity(frames),
+            power: Vec::with_capacity(frames),
+            speech_end: 0,
+            last_partial_ms: now_ms,
+        }
+    }
+
+    fn add(&mut self, frame: &[f32; FRAME], speech: bool) {
+        let power = frame.iter().map(|x| x * x).sum::<f32>() / FRAME as f32;
+        self.audio.extend_from_slice(frame);
+        self.speech.push(speech);
+        self.power.push(power);
+        if speech {
+            self.speech_end = self.speech.len();
+        }
+    }
+
+    fn frames(&self) -> usize {
+        self.speech.len()
+    }
+
+    fn voiced(&self) -> usize {
+        self.speech.iter().filter(|s| **s).count()
+    }
+
+    /// The job for frames `..n`.
+    fn job(&self, speaker: Speaker, utterance: u64, n: usize, is_final: bool) -> Job {
+        let (mut voiced, mut sum) = (0u32, 0f64);
+        for (s, p) in self.speech[..n].iter().zip(&self.power[..n]) {
+            if *s {
+                voiced += 1;
+                sum += f64::from(*p);
+            }
+        }
+        let level = if voiced > 0 {
+            10.0 * (sum / f64::from(voiced)).max(1e-12).log10()
+        } else {
+            -120.0
+        };
+        Job {
+            speaker,
+            utterance,
+            start_ms: self.start_ms,
+            end_ms: self.start_ms + n as u64 * 10,
+            audio: self.audio[..n * FRAME].to_vec(),
+            is_final,
+            voiced_ratio: voiced as f32 / n.max(1) as f32,
+            level_dbfs: level as f32,
+        }
+    }
 }
 
 /// Cuts one party's frames into utterance jobs.
@@ -92,6 +183,10 @@ impl Segmenter {
         }
     }
 
+    fn capacity(&self) -> usize {
+        ((self.cfg.max_ms + self.cfg.pre_roll_ms) / 10) as usize + 1
+    }
+
     /// One 10 ms frame starting at `t_ms`, with the VAD's speech flag. Emits jobs through `out`.
     pub fn push(
         &mut self,
@@ -100,123 +195,86 @@ impl Segmenter {
         speech: bool,
         out: &mut dyn FnMut(Job),
     ) {
-        let power = frame
-            .iter()
-            .map(|x| f64::from(*x) * f64::from(*x))
-            .sum::<f64>()
-            / FRAME as f64;
-        match (&mut self.current, speech) {
-            (None, true) => {
-                let pre = self.pre_roll.len() as u64;
-                let mut audio =
-                    Vec::with_capacity((self.cfg.max_ms as usize / 10 + pre as usize) * FRAME);
-                for f in self.pre_roll.drain(..) {
-                    audio.extend_from_slice(&f);
-                }
-                audio.extend_from_slice(frame);
-                let start = t_ms.saturating_sub(pre * 10);
-                self.current = Some(Building {
-                    start_ms: start,
-                    audio,
-                    frames: pre as u32 + 1,
-                    voiced: 1,
-                    voiced_power: power,
-                    last_partial_ms: t_ms,
-                });
+        if self.current.is_none() && speech {
+            let pre = self.pre_roll.len();
+            let mut b =
+                Building::with_capacity(t_ms - (pre as u64 * 10).min(t_ms), self.capacity(), t_ms);
+            for f in self.pre_roll.drain(..) {
+                b.add(&f, false);
             }
-            (Some(b), _) => {
-                b.audio.extend_from_slice(frame);
-                b.frames += 1;
-                if speech {
-                    b.voiced += 1;
-                    b.voiced_power += power;
-                }
-                let end = t_ms + 10;
-                if !speech || end - b.start_ms >= self.cfg.max_ms {
-                    self.close(end, out);
-                } else if end - b.last_partial_ms >= self.cfg.partial_every_ms
-                    && u64::from(b.voiced) * 10 >= self.cfg.min_ms
-                {
-                    b.last_partial_ms = end;
-                    out(make_job(
-                        self.speaker,
-                        self.next,
-                        b_clone_view(b),
-                        end,
-                        false,
-                    ));
-                }
-            }
-            (None, false) => {}
+            self.current = Some(b);
         }
-        if self.current.is_none() {
-            if self.pre_roll.len() == (self.cfg.pre_roll_ms / 10) as usize {
-                self.pre_roll.pop_front();
-            }
+        let Some(b) = self.current.as_mut() else {
             if self.cfg.pre_roll_ms > 0 {
+                if self.pre_roll.len() == (self.cfg.pre_roll_ms / 10) as usize {
+                    self.pre_roll.pop_front();
+                }
                 self.pre_roll.push_back(*frame);
             }
+            return;
+        };
+        b.add(frame, speech);
+        let len_ms = b.frames() as u64 * 10;
+        let pause_ms = (b.frames() - b.speech_end) as u64 * 10;
+        let end = t_ms + 10;
+        if !speech && (pause_ms >= self.cfg.merge_pause_ms.max(10) || len_ms >= self.cfg.target_ms)
+        {
+            self.close(out);
+        } else if len_ms >= self.cfg.max_ms {
+            self.cut(out);
+        } else if self.cfg.partials
+            && speech
+            && end - b.last_partial_ms >= self.cfg.partial_every_ms
+            && b.voiced() as u64 * 10 >= self.cfg.min_ms
+        {
+            b.last_partial_ms = end;
+            out(b.job(self.speaker, self.next, b.frames(), false));
         }
     }
 
     /// Ends the stream: the utterance in progress becomes final.
-    pub fn finish(&mut self, t_ms: u64, out: &mut dyn FnMut(Job)) {
-        self.close(t_ms, out);
+    pub fn finish(&mut self, _t_ms: u64, out: &mut dyn FnMut(Job)) {
+        self.close(out);
     }
 
-    fn close(&mut self, end_ms: u64, out: &mut dyn FnMut(Job)) {
+    /// The job ends after its last speech plus at most 200 ms of the pause.
+    fn close(&mut self, out: &mut dyn FnMut(Job)) {
         if let Some(b) = self.current.take() {
+            let n = (b.speech_end + 20).min(b.frames()).max(b.speech_end);
             // The minimum counts speech, not the pre-roll.
-            if u64::from(b.voiced) * 10 >= self.cfg.min_ms {
-                let view = BuildingView {
-                    start_ms: b.start_ms,
-                    audio: b.audio,
-                    frames: b.frames,
-                    voiced: b.voiced,
-                    voiced_power: b.voiced_power,
-                };
-                out(make_job(self.speaker, self.next, view, end_ms, true));
+            if b.voiced() as u64 * 10 >= self.cfg.min_ms {
+                out(b.job(self.speaker, self.next, n, true));
             }
             self.next += 1;
         }
     }
-}
 
-fn make_job(speaker: Speaker, utterance: u64, b: BuildingView, end_ms: u64, is_final: bool) -> Job {
-    {
-        let level = if b.voiced > 0 {
-            10.0 * (b.voiced_power / f64::from(b.voiced)).max(1e-12).log10()
-        } else {
-            -120.0
+    /// At the maximum length: cut at the quietest frame of the last `cut_search_ms` and start
+    /// the next job with what follows it.
+    fn cut(&mut self, out: &mut dyn FnMut(Job)) {
+        let Some(b) = self.current.take() else {
+            return;
         };
-        Job {
-            speaker,
-            utterance,
-            start_ms: b.start_ms,
-            end_ms,
-            audio: b.audio,
-            is_final,
-            voiced_ratio: b.voiced as f32 / b.frames.max(1) as f32,
-            level_dbfs: level as f32,
+        let n = b.frames();
+        let from = n
+            .saturating_sub((self.cfg.cut_search_ms / 10) as usize)
+            .max(1);
+        let cut = (from..n)
+            .min_by(|&i, &j| b.power[i].total_cmp(&b.power[j]))
+            .unwrap_or(n);
+        out(b.job(self.speaker, self.next, cut, true));
+        self.next += 1;
+        let mut rest = Building::with_capacity(
+            b.start_ms + cut as u64 * 10,
+            self.capacity(),
+            b.start_ms + n as u64 * 10,
+        );
+        for i in cut..n {
+            let mut f = [0.0; FRAME];
+            f.copy_from_slice(&b.audio[i * FRAME..(i + 1) * FRAME]);
+            rest.add(&f, b.speech[i]);
         }
-    }
-}
-
-struct BuildingView {
-    start_ms: u64,
-    audio: Vec<f32>,
-    frames: u32,
-    voiced: u32,
-    voiced_power: f64,
-}
-
-fn b_clone_view(b: &Building) -> BuildingView {
-    BuildingView {
-        start_ms: b.start_ms,
-        audio: b.audio.clone(),
-        frames: b.frames,
-        voiced: b.voiced,
-        voiced_power: b.voiced_power,
+        self.current = Some(rest);
     }
 }
 
@@ -301,11 +359,52 @@ mod tests {
     }
 
     #[test]
-    fn long_speech_is_cut_at_the_maximum() {
-        let jobs = run(&[(2000, true)]);
+    fn long_speech_is_cut_at_its_quietest_point_and_nothing_is_lost() {
+        let mut s = Segmenter::new(StreamConfig::default(), Speaker::Agent);
+        let mut jobs = Vec::new();
+        for i in 0..2000u64 {
+            // a quiet 10 ms (a syllable boundary) at 14.2 s
+            let level = if i == 1420 { 0.001 } else { 0.1 };
+            s.push(i * 10, &[level; FRAME], true, &mut |j| jobs.push(j));
+        }
+        s.finish(20_000, &mut |j| jobs.push(j));
         let finals: Vec<&Job> = jobs.iter().filter(|j| j.is_final).collect();
         assert_eq!(finals.len(), 2);
-        assert_eq!(finals[0].end_ms - finals[0].start_ms, 15_000);
+        assert_eq!((finals[0].start_ms, finals[0].end_ms), (0, 14_200));
+        assert_eq!((finals[1].start_ms, finals[1].end_ms), (14_200, 20_000));
+        let total: usize = finals.iter().map(|j| j.audio.len()).sum();
+        assert_eq!(total, 2000 * FRAME, "every sample is in exactly one job");
+        assert!(finals[0].utterance < finals[1].utterance);
+    }
+
+    #[test]
+    fn offline_jobs_merge_short_pauses_and_have_no_partials() {
+        let mut s = Segmenter::new(StreamConfig::offline(), Speaker::Caller);
+        let mut jobs = Vec::new();
+        let mut t = 0;
+        // speech 2 s, pause 0.8 s, speech 2 s, pause 2 s, speech 1 s
+        for &(frames, speech) in &[
+            (200, true),
+            (80, false),
+            (200, true),
+            (200, false),
+            (100, true),
+            (50, false),
+        ] {
+            for _ in 0..frames {
+                s.push(t, &[0.1; FRAME], speech, &mut |j| jobs.push(j));
+                t += 10;
+            }
+        }
+        s.finish(t, &mut |j| jobs.push(j));
+        assert!(
+            jobs.iter().all(|j| j.is_final),
+            "offline asks for finals only"
+        );
+        let spans: Vec<(u64, u64)> = jobs.iter().map(|j| (j.start_ms, j.end_ms)).collect();
+        // the 0.8 s pause stays inside the first job, which ends 200 ms after its speech;
+        // the second starts with 300 ms of pre-roll
+        assert_eq!(spans, vec![(0, 4_800 + 200), (6_800 - 300, 7_800 + 200)]);
     }
 
     #[test]

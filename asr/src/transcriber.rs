@@ -14,7 +14,7 @@ use crossbeam_channel::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::guard::{audio_gate, check_segment, GuardConfig};
+use crate::guard::{audio_gate, check_segment, collapse_repeats, GuardConfig};
 use crate::stream::{Agreement, Job, Speaker};
 
 /// One decoded segment, times relative to the job's audio.
@@ -155,7 +155,8 @@ pub struct Worker {
     caller: (Sender<Queued>, Receiver<Queued>),
     results: Receiver<TranscriptOut>,
     stats: Arc<Stats>,
-    handle: Option<JoinHandle<()>>,
+    /// The thread hands the loaded model back when it ends, so the next call reuses it.
+    handle: Option<JoinHandle<Option<Box<dyn Transcriber>>>>,
     load_error: Arc<std::sync::Mutex<Option<String>>>,
 }
 
@@ -192,7 +193,7 @@ impl Worker {
                         for _ in arx.iter().chain(crx.iter()) {
                             st.errors.fetch_add(1, Ordering::Relaxed);
                         }
-                        return;
+                        return None;
                     }
                 };
                 let mut agreements: std::collections::HashMap<(Speaker, u64), Agreement> =
@@ -200,10 +201,9 @@ impl Worker {
                 let (mut agent_done, mut caller_done) = (false, false);
                 let mut handle = |queued: Queued| {
                     let (job, at) = queued;
-                    match run_job(transcriber.as_mut(), &cfg, &st, &mut agreements, job, at) {
-                        Some(out) => out_tx.send(out).is_ok(),
-                        None => true,
-                    }
+                    run_job(transcriber.as_mut(), &cfg, &st, &mut agreements, job, at)
+                        .into_iter()
+                        .all(|out| out_tx.send(out).is_ok())
                 };
                 loop {
                     // Agent audio first: the coach's text rules are mostly about the agent.
@@ -238,6 +238,7 @@ impl Worker {
                         recv(c) -> q => if let Ok(q) = q { if !handle(q) { break; } },
                     }
                 }
+                Some(transcriber)
             })
             .ok();
         Self {
@@ -299,7 +300,20 @@ impl Worker {
 
     /// Closes the queues, waits for the worker to finish what is queued, returns the rest of
     /// the results and the counters.
-    pub fn finish(mut self) -> (Vec<TranscriptOut>, StatsSnapshot) {
+    pub fn finish(self) -> (Vec<TranscriptOut>, StatsSnapshot) {
+        let (outs, stats, _) = self.finish_keep();
+        (outs, stats)
+    }
+
+    /// [`Self::finish`], also handing back the loaded model (none if it failed to load), so a
+    /// live session loads it once and lends it to each call's worker.
+    pub fn finish_keep(
+        mut self,
+    ) -> (
+        Vec<TranscriptOut>,
+        StatsSnapshot,
+        Option<Box<dyn Transcriber>>,
+    ) {
         let Worker {
             agent,
             caller,
@@ -314,10 +328,8 @@ impl Worker {
         // channels disconnect once drained.
         let _ = std::mem::replace(&mut agent.1, bounded(1).1);
         let _ = std::mem::replace(&mut caller.1, bounded(1).1);
-        if let Some(h) = handle.take() {
-            let _ = h.join();
-        }
-        (results.try_iter().collect(), stats.snapshot())
+        let model = handle.take().and_then(|h| h.join().ok().flatten());
+        (results.try_iter().collect(), stats.snapshot(), model)
     }
 }
 
@@ -328,10 +340,10 @@ fn run_job(
     agreements: &mut std::collections::HashMap<(Speaker, u64), Agreement>,
     job: Job,
     queued: Instant,
-) -> Option<TranscriptOut> {
+) -> Vec<TranscriptOut> {
     if audio_gate(&cfg.guard, job.voiced_ratio, job.level_dbfs).is_err() {
         st.gated.fetch_add(1, Ordering::Relaxed);
-        return None;
+        return Vec::new();
     }
     let decode_start = Instant::now();
     let decoded = t.transcribe(&job.audio, cfg);
@@ -341,38 +353,67 @@ fn run_job(
         Ok(s) => s,
         Err(_) => {
             st.errors.fetch_add(1, Ordering::Relaxed);
-            return None;
+            return Vec::new();
         }
     };
     st.transcribed.fetch_add(1, Ordering::Relaxed);
-    let mut text = String::new();
+    // Cleaned segments, a sentence decoded twice in a row kept once.
+    let mut previous = String::new();
+    let mut clean: Vec<(u64, u64, String)> = Vec::new();
     for s in &segments {
         match check_segment(&cfg.guard, &s.text, s.no_speech_prob) {
-            Ok(clean) => text.push_str(&clean),
+            Ok(text) => {
+                let text = collapse_repeats(&text, &mut previous);
+                if !text.is_empty() {
+                    clean.push((s.start_ms, s.end_ms, text));
+                }
+            }
             Err(_) => {
                 st.rejected_segments.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
     let key = (job.speaker, job.utterance);
-    let agreement = agreements.entry(key).or_default();
-    let out_text = if job.is_final {
-        let _rest = agreement.finish(&text);
-        agreements.remove(&key);
-        text
-    } else {
-        agreement.partial(&text)
-    };
-    if !job.is_final && out_text.is_empty() {
-        return None;
-    }
-    Some(TranscriptOut {
+    let latency_ms = queued.elapsed().as_secs_f64() * 1000.0;
+    let out = |start_ms, end_ms, text, is_final| TranscriptOut {
         speaker: job.speaker,
         utterance: job.utterance,
-        start_ms: job.start_ms,
-        end_ms: job.end_ms,
-        text: out_text,
-        is_final: job.is_final,
-        latency_ms: queued.elapsed().as_secs_f64() * 1000.0,
-    })
+        start_ms,
+        end_ms,
+        text,
+        is_final,
+        latency_ms,
+    };
+    if !job.is_final {
+        let text: String = clean.into_iter().map(|c| c.2).collect();
+        let new = agreements.entry(key).or_default().partial(&text);
+        return if new.is_empty() {
+            Vec::new()
+        } else {
+            vec![out(job.start_ms, job.end_ms, new, false)]
+        };
+    }
+    agreements.remove(&key);
+    // One final per decoded segment, on the call's clock: the job's own edges outside, Whisper's
+    // timestamps (kept in order and inside the job) between segments.
+    let n = clean.len();
+    let mut at = job.start_ms;
+    clean
+        .into_iter()
+        .enumerate()
+        .map(|(i, (s, e, text))| {
+            let start = if i == 0 {
+                job.start_ms
+            } else {
+                (job.start_ms + s).clamp(at, job.end_ms)
+            };
+            let end = if i + 1 == n {
+                job.end_ms
+            } else {
+                (job.start_ms + e).clamp(start, job.end_ms)
+            };
+            at = end;
+            out(start, end, text, true)
+        })
+        .collect()
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, Frame, Party, TranscriptSegment};
+use crate::rate::{Rate, RateTracker};
 use crate::rulebook::{Mode, RuleBook};
 use crate::text::Matcher;
 use crate::warning::{Evidence, Hidden, Severity, Warning, WarningState};
@@ -88,12 +89,12 @@ pub struct Coach {
     recent_utt: [VecDeque<bool>; 2],
     recent_utt_count: [usize; 2],
     // Rate.
-    rate_buckets: VecDeque<(u32, u32)>,
-    bucket: (u32, u32),
     rate_out: Sustain,
     rate_dir: i8,
     excused: [bool; 2],
-    agent_text: VecDeque<(u64, u64, usize)>,
+    /// Speech rate per party (agent, caller): transcript characters over voiced time,
+    /// bridged by calibrated syllable nuclei.
+    rates: [RateTracker; 2],
     transcripts: bool,
     // Loudness rules.
     volume_out: Sustain,
@@ -152,12 +153,10 @@ impl Coach {
             parties_seen: [false; 2],
             recent_utt: [VecDeque::new(), VecDeque::new()],
             recent_utt_count: [0; 2],
-            rate_buckets: VecDeque::new(),
-            bucket: (0, 0),
             rate_out: Sustain::default(),
             rate_dir: 0,
             excused: [false; 2],
-            agent_text: VecDeque::new(),
+            rates: Default::default(),
             transcripts: false,
             volume_out: Sustain::default(),
             volume_dir: 0,
@@ -189,6 +188,11 @@ impl Coach {
     }
 
     /// Per-rule scores so far.
+    /// Each party's speech rate over the whole call (agent, caller), with its source.
+    pub fn speech_rates(&self) -> [Option<Rate>; 2] {
+        [self.rates[0].call_rate(), self.rates[1].call_rate()]
+    }
+
     pub fn scores(&self) -> Vec<RuleScore> {
         crate::rulebook::RULE_IDS
             .iter()
@@ -498,6 +502,7 @@ impl Coach {
             self.ever_voiced[p] = true;
             self.last_voiced[p] = Some(f.t_ms);
         }
+        self.rates[p].frame(f.t_ms, f.utterance, f.nucleus);
         let boundary = f.t_ms % 100 == 90;
         self.recent_utt[p].push_back(f.utterance);
         self.recent_utt_count[p] += usize::from(f.utterance);
@@ -510,8 +515,6 @@ impl Coach {
                 if was_utterance && !f.utterance {
                     self.agent_line_end = Some(f.t_ms);
                 }
-                self.bucket.0 += u32::from(f.utterance);
-                self.bucket.1 += u32::from(f.nucleus);
                 if boundary {
                     self.rate_tick(out);
                 }
@@ -540,32 +543,14 @@ impl Coach {
 
     fn rate_tick(&mut self, out: &mut Vec<Warning>) {
         let r = self.book.rules.rate.clone();
-        let cap = (r.window_s * 10.0).round() as usize;
-        self.rate_buckets.push_back(self.bucket);
-        self.bucket = (0, 0);
-        while self.rate_buckets.len() > cap {
-            self.rate_buckets.pop_front();
-        }
-        let cpm = if self.transcripts && !self.agent_text.is_empty() {
-            // Transcript-based: characters ÷ summed segment time over the window.
-            while self
-                .agent_text
-                .front()
-                .is_some_and(|&(end, _, _)| end + secs(r.window_s) < self.now)
-            {
-                self.agent_text.pop_front();
-            }
-            let dur: u64 = self.agent_text.iter().map(|x| x.1).sum();
-            let chars: usize = self.agent_text.iter().map(|x| x.2).sum();
-            (dur as f64 >= r.min_speech_s * 1000.0).then(|| chars as f64 * 60_000.0 / dur as f64)
-        } else {
-            let (utt, nuc) = self
-                .rate_buckets
-                .iter()
-                .fold((0u32, 0u32), |a, b| (a.0 + b.0, a.1 + b.1));
-            (f64::from(utt) * 0.01 >= r.min_speech_s)
-                .then(|| f64::from(nuc) * 60.0 / (f64::from(utt) * 0.01))
-        };
+        // Up to the end of the current frame (rate ticks fall on a frame's last 10 ms).
+        let cpm = self.rates[0]
+            .rate(
+                self.now + 10,
+                secs(r.window_s),
+                (r.min_speech_s * 1000.0).round() as u64,
+            )
+            .map(|r| r.chars_per_min);
         let (lo, hi) = self.rate_band;
         let dir = match cpm {
             Some(c) if c > hi && !self.excused[0] => 1,
@@ -946,6 +931,7 @@ impl Coach {
 
     fn transcript(&mut self, seg: &TranscriptSegment, out: &mut Vec<Warning>) {
         self.transcripts = true;
+        self.rates[seg.party.index()].transcript(seg.start_ms, seg.end_ms, &seg.text);
         let m = Matcher::new(&seg.text);
         let tol = self.book.settings.phrase_tolerance;
         match seg.party {
@@ -1035,11 +1021,6 @@ impl Coach {
                 {
                     self.reminders += 1;
                 }
-                self.agent_text.push_back((
-                    seg.end_ms,
-                    seg.end_ms.saturating_sub(seg.start_ms),
-                    m.char_count(),
-                ));
                 self.greeting_text(seg, &m, out);
                 let f = self.book.rules.forbidden.clone();
                 for (category, phrases) in &f.categories {

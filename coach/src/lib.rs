@@ -8,6 +8,7 @@
 
 pub mod engine;
 pub mod event;
+pub mod rate;
 pub mod rulebook;
 pub mod text;
 pub mod transcript;

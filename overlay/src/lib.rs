@@ -40,6 +40,9 @@ pub struct MeterView {
     pub loudness_lufs: [Option<f32>; 2],
     pub speaking: [bool; 2],
     pub chars_per_minute: [Option<f32>; 2],
+    /// The rate is counted from the transcript (else estimated from syllable nuclei: shown
+    /// with "≈").
+    pub rate_from_text: [bool; 2],
     pub agent_talk_ratio: Option<f32>,
     pub silence_s: f32,
     pub hold_s: Option<f32>,
@@ -225,7 +228,8 @@ impl Overlay {
                         } else {
                             egui::Color32::from_rgb(0x40, 0xC0, 0x60)
                         };
-                        ui.colored_label(colour, format!("{c:.0} ({lo:.0}–{hi:.0})"));
+                        let approx = if m.rate_from_text[i] { "" } else { "≈" };
+                        ui.colored_label(colour, format!("{approx}{c:.0} ({lo:.0}–{hi:.0})"));
                     }
                     None => {
                         ui.label("–");

@@ -124,17 +124,22 @@ pub fn analyze_with_asr(
 }
 
 /// Decoding settings biased toward what the rule book listens for: Whisper's initial prompt
-/// names the company and carries the greeting line, so the company name comes out as written
-/// rather than as a near-homophone. (Measured on and off in the README.)
+/// names the company, so its name comes out as written rather than as a near-homophone. The
+/// prompt carries no phrase a rule listens for (a greeting in the prompt leaked into the
+/// output of unclear audio in our measurements, which would excuse a missing greeting), and
+/// output that repeats the prompt's own wording is dropped by the guard.
+/// `CALLCOACH_ASR_PLAIN_PROMPT=1` turns the bias off (for measuring it).
 pub fn asr_config_for(book: &callcoach_coach::RuleBook) -> AsrConfig {
     let mut cfg = AsrConfig::default();
     if std::env::var_os("CALLCOACH_ASR_PLAIN_PROMPT").is_none() {
         cfg.initial_prompt = format!(
-            "以下是{}客服电话的普通话录音，使用简体中文。{}",
-            book.settings.company,
-            book.fill(&book.rules.greeting.line)
+            "以下是{}客服电话的普通话录音，使用简体中文。",
+            book.settings.company
         );
     }
+    cfg.guard
+        .blacklist
+        .extend(["普通话录音", "客服电话录音", "使用简体中文"].map(String::from));
     cfg
 }
 

@@ -60,7 +60,7 @@ struct Manifest {
 pub enum ModelError {
     #[error("unknown model '{0}'; `callcoach models list` shows the names")]
     UnknownName(String),
-    #[error("no Whisper model found (looked in: {searched}); ASR is off. Run `callcoach models fetch base-q5_1` (about 57 MiB), or pass --model PATH")]
+    #[error("no Whisper model found (looked in: {searched}); ASR is off. Run `callcoach models fetch base-q5_1` (about 57 MiB), or `callcoach models import DIR` with a faster-whisper (CTranslate2) model directory, or pass --model PATH")]
     NotFound { searched: String },
     #[error("{path}: {problem}; run `callcoach models fetch {name}` to download it again")]
     Bad {

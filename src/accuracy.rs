@@ -141,6 +141,40 @@ pub fn whole_clip(
     })
 }
 
+/// The clips through `analyze`'s one pass with a loaded model: total character errors,
+/// reference characters, audio seconds and wall seconds.
+pub fn streamed_all(
+    backend: Box<dyn callcoach_asr::Transcriber>,
+    model: &Path,
+    clips: &[Clip],
+    cfg: &AsrConfig,
+) -> anyhow::Result<(usize, usize, f64, f64)> {
+    let mut backend = Some(backend);
+    let (mut errors, mut chars, mut audio, mut wall) = (0, 0, 0.0, 0.0);
+    for c in clips {
+        let Some(b) = backend.take() else {
+            anyhow::bail!("the model was lost after a failed run");
+        };
+        let t = Instant::now();
+        let (report, outcome, back) = crate::transcribe::analyze_with_model(
+            &mono_input(&c.path),
+            &CallConfig::default(),
+            b,
+            model,
+            cfg.clone(),
+            &mut |_| {},
+        )?;
+        wall += t.elapsed().as_secs_f64();
+        backend = back;
+        let text: String = outcome.segments.iter().map(|s| s.text.as_str()).collect();
+        let (e, n) = char_errors(&c.reference, &text);
+        errors += e;
+        chars += n;
+        audio += report.summary.duration_s;
+    }
+    Ok((errors, chars, audio, wall))
+}
+
 /// The clip through `analyze`'s one pass (features and streaming ASR together).
 pub fn streamed(model: &Path, path: &Path, cfg: AsrConfig) -> anyhow::Result<Decoded> {
     let t = Instant::now();
@@ -156,6 +190,79 @@ pub fn streamed(model: &Path, path: &Path, cfg: AsrConfig) -> anyhow::Result<Dec
         wall_s: t.elapsed().as_secs_f64(),
         audio_s: report.summary.duration_s,
     })
+}
+
+/// One condition of a clip for the speech-rate evaluation.
+#[derive(Debug, Clone)]
+pub struct RateRow {
+    pub condition: String,
+    /// Reference: the reference text's spoken characters over the utterance time of the clip
+    /// at 16 kHz and its own tempo, divided by this condition's tempo (the same speech, slowed
+    /// or sped up: a channel that changes our voice-activity decisions counts as an error).
+    pub reference_cpm: f64,
+    /// Model-free (syllable nuclei), uncalibrated.
+    pub acoustic_cpm: f64,
+    /// Model-free, calibrated with the characters per nucleus of the same speaker on the same
+    /// channel at normal tempo (what the online calibration learns from earlier transcribed
+    /// utterances); `None` for the normal-tempo audio the factor came from.
+    pub calibrated_cpm: Option<f64>,
+}
+
+/// The speech rate of a clip at 16 kHz and as 8 kHz µ-law telephone audio (300–3400 Hz), each
+/// at tempo 1.0, 0.8 (slowed) and 1.25 (faster), made with sox in `dir`.
+pub fn rate_conditions(clip: &Clip, dir: &Path) -> anyhow::Result<Vec<RateRow>> {
+    let chars = callcoach_coach::rate::spoken_chars(&clip.reference) as f64;
+    let stem = clip
+        .path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let mut rows = Vec::new();
+    let mut reference_minutes = None;
+    for (band, band_args) in [
+        ("16k", vec!["-r", "16000"]),
+        ("8k-ulaw", vec!["-r", "8000", "-e", "mu-law"]),
+    ] {
+        let mut factor = None;
+        for tempo in ["1.0", "0.8", "1.25"] {
+            let out = dir.join(format!("{stem}-{band}-{tempo}.wav"));
+            let mut args: Vec<String> = vec![clip.path.display().to_string()];
+            args.extend(band_args.iter().map(|s| s.to_string()));
+            args.push(out.display().to_string());
+            if band != "16k" {
+                args.extend(["sinc", "300-3400"].map(String::from));
+            }
+            if tempo != "1.0" {
+                args.extend(["tempo", "-s", tempo].map(String::from));
+            }
+            let status = std::process::Command::new("sox")
+                .args(&args)
+                .status()
+                .context("running sox (install it: .ci/install-deps)")?;
+            anyhow::ensure!(status.success(), "sox {args:?} failed");
+            let report =
+                callcoach_audio::analyze::analyze_call(&mono_input(&out), &CallConfig::default())?;
+            let a = &report.agent;
+            let minutes = a.utterance_time_s / 60.0;
+            anyhow::ensure!(minutes > 0.0, "{}: no speech found", out.display());
+            let tempo_f: f64 = tempo.parse().unwrap_or(1.0);
+            let reference = *reference_minutes.get_or_insert(minutes) / tempo_f;
+            let nuclei = a.syllables as f64;
+            let calibrated = match factor {
+                None => {
+                    factor = Some((chars / nuclei.max(1.0)).clamp(0.6, 1.6));
+                    None
+                }
+                Some(k) => Some(k * nuclei / minutes),
+            };
+            rows.push(RateRow {
+                condition: format!("{band} tempo {tempo}"),
+                reference_cpm: chars / reference,
+                acoustic_cpm: nuclei / minutes,
+                calibrated_cpm: calibrated,
+            });
+        }
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]

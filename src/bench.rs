@@ -115,6 +115,7 @@ pub fn run_accuracy(manifest: &std::path::Path, model: &std::path::Path) -> anyh
         "clip", "audio s", "chars", "whole CER", "whole s", "analyze CER", "analyze s"
     );
     let (mut chars, mut whole_err, mut stream_err) = (0, 0, 0);
+    let mut rate_err: Vec<f64> = Vec::new();
     let (mut audio_s, mut whole_s, mut stream_s) = (0.0, 0.0, 0.0);
     for c in &clips {
         let w = whole_clip(backend.as_mut(), &c.path, &cfg)?;
@@ -142,6 +143,15 @@ pub fn run_accuracy(manifest: &std::path::Path, model: &std::path::Path) -> anyh
             s.wall_s
         );
         println!("    whole:   {}\n    analyze: {}", w.text, s.text);
+        // Rate from the transcript: the same voiced time for both, so its error is the
+        // spoken-character count's.
+        let spoken = callcoach_coach::rate::spoken_chars;
+        let e = spoken(&s.text) as f64 / spoken(&c.reference).max(1) as f64 - 1.0;
+        println!(
+            "    chars/min from analyze's transcript: {:+.1} % against the reference text",
+            e * 100.0
+        );
+        rate_err.push(e);
     }
     println!(
         "total: {chars} chars, {audio_s:.1} s of audio; whole-clip CER {:.3} ({whole_err}/{chars}, {:.1}x real time); analyze CER {:.3} ({stream_err}/{chars}, {:.1}x real time, features included)",
@@ -149,6 +159,123 @@ pub fn run_accuracy(manifest: &std::path::Path, model: &std::path::Path) -> anyh
         audio_s / whole_s.max(1e-9),
         stream_err as f64 / chars.max(1) as f64,
         audio_s / stream_s.max(1e-9),
+    );
+    println!(
+        "chars/min from the transcript: mean |error| {:.1} %, worst {:+.1} %",
+        rate_err.iter().map(|e| e.abs()).sum::<f64>() / rate_err.len().max(1) as f64 * 100.0,
+        rate_err
+            .iter()
+            .fold(0.0f64, |m, e| if e.abs() > m.abs() { *e } else { m })
+            * 100.0
+    );
+    Ok(())
+}
+
+/// `analyze`'s CER and real-time factor under decoding settings, one line each.
+pub fn run_asr_settings(manifest: &std::path::Path, model: &std::path::Path) -> anyhow::Result<()> {
+    let clips = callcoach::accuracy::load_manifest(manifest)?;
+    let base = callcoach::transcribe::asr_config_for(&callcoach_coach::RuleBook::default_book());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut settings: Vec<(String, callcoach_asr::AsrConfig, bool)> = Vec::new();
+    settings.push((
+        format!(
+            "default ({} threads, audio_ctx scaled, greedy)",
+            base.threads
+        ),
+        base.clone(),
+        false,
+    ));
+    for t in [1, 2, 4]
+        .into_iter()
+        .filter(|t| *t != base.threads && *t <= cores.max(2))
+    {
+        let mut c = base.clone();
+        c.threads = t;
+        settings.push((format!("threads {t}"), c, false));
+    }
+    let mut c = base.clone();
+    c.audio_ctx = Some(0);
+    settings.push(("audio_ctx full (1500)".into(), c, false));
+    let mut c = base.clone();
+    c.beam_size = 5;
+    settings.push(("beam search 5".into(), c, false));
+    settings.push(("flash attention".into(), base.clone(), true));
+    println!(
+        "analyze on {} clip(s) of {}, model {}, {cores} cores",
+        clips.len(),
+        manifest.display(),
+        model.display()
+    );
+    println!("{:<48} {:>8} {:>10}", "setting", "CER", "RT x");
+    for (name, cfg, flash) in settings {
+        let backend = callcoach_asr::load_backend_with(model, flash)?;
+        let (e, n, audio, wall) = callcoach::accuracy::streamed_all(backend, model, &clips, &cfg)?;
+        println!(
+            "{:<48} {:>8.3} {:>10.1}",
+            name,
+            e as f64 / n.max(1) as f64,
+            audio / wall.max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+/// Model-free speech-rate error per clip and condition, and the summary.
+pub fn run_rate_accuracy(manifest: &std::path::Path) -> anyhow::Result<()> {
+    use callcoach::accuracy::{load_manifest, rate_conditions};
+    let clips = load_manifest(manifest)?;
+    let dir = std::env::temp_dir().join(format!("callcoach-bench-rate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    println!(
+        "{:<40} {:<18} {:>8} {:>10} {:>8} {:>11} {:>8}",
+        "clip", "condition", "ref cpm", "acoustic", "err", "calibrated", "err"
+    );
+    let (mut acoustic, mut calibrated, mut slowed) = (Vec::new(), Vec::new(), Vec::new());
+    for c in &clips {
+        let name = c
+            .path
+            .file_stem()
+            .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+        for r in rate_conditions(c, &dir)? {
+            let ea = r.acoustic_cpm / r.reference_cpm - 1.0;
+            acoustic.push(ea);
+            let ec = r.calibrated_cpm.map(|x| x / r.reference_cpm - 1.0);
+            if let Some(e) = ec {
+                calibrated.push(e);
+                if r.condition.ends_with("0.8") {
+                    slowed.push(e);
+                }
+            }
+            println!(
+                "{:<40} {:<18} {:>8.0} {:>10.0} {:>+7.1}% {:>11} {:>8}",
+                name,
+                r.condition,
+                r.reference_cpm,
+                r.acoustic_cpm,
+                ea * 100.0,
+                r.calibrated_cpm.map_or("–".into(), |x| format!("{x:.0}")),
+                ec.map_or("–".into(), |e| format!("{:+.1}%", e * 100.0))
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    let mean_abs = |v: &[f64]| v.iter().map(|e| e.abs()).sum::<f64>() / v.len().max(1) as f64;
+    let worst = |v: &[f64]| {
+        v.iter()
+            .fold(0.0f64, |m, e| if e.abs() > m.abs() { *e } else { m })
+    };
+    println!(
+        "model-free, uncalibrated: mean |error| {:.1} % over {} conditions, worst {:+.1} %",
+        mean_abs(&acoustic) * 100.0,
+        acoustic.len(),
+        worst(&acoustic) * 100.0
+    );
+    println!(
+        "model-free, calibrated on the same speaker at tempo 1.0: mean |error| {:.1} % over {} conditions, worst {:+.1} %; slowed (tempo 0.8) worst {:+.1} %",
+        mean_abs(&calibrated) * 100.0,
+        calibrated.len(),
+        worst(&calibrated) * 100.0,
+        worst(&slowed) * 100.0
     );
     Ok(())
 }

@@ -450,9 +450,10 @@ impl AsrLane {
     fn start(model: &Path, slot: &ModelSlot, book: &RuleBook) -> Self {
         let path = model.to_path_buf();
         let mut cfg = crate::transcribe::asr_config_for(book);
-        // Leave a core to the audio path: Whisper on every core starves it.
-        cfg.threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get().saturating_sub(1).clamp(1, 4));
+        // Whisper on every core, at the lowest priority: the audio path (a few % of one core)
+        // always runs first, and the transcripts use what is left.
+        cfg.threads = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4));
+        cfg.background = true;
         let loaded = slot.lock().ok().and_then(|mut s| s.take());
         let worker = match loaded {
             Some(t) => Worker::spawn(t, cfg, 8),

@@ -159,6 +159,14 @@ enum Command {
         /// model, on the clips of this manifest (`path<TAB>reference` per line; first of --models).
         #[arg(long)]
         asr_accuracy: Option<PathBuf>,
+        /// Instead: model-free speech-rate error (uncalibrated and calibrated) on the clips of
+        /// this manifest, at 16 kHz and 8 kHz µ-law, tempo 1.0, 0.8 and 1.25 (needs sox).
+        #[arg(long)]
+        rate_accuracy: Option<PathBuf>,
+        /// Instead: `analyze`'s CER and speed on this manifest's clips under several decoding
+        /// settings (threads, audio_ctx, beam search, flash attention; first of --models).
+        #[arg(long)]
+        asr_settings: Option<PathBuf>,
     },
 }
 
@@ -513,6 +521,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench {
+            asr_settings: Some(manifest),
+            models,
+            ..
+        } => {
+            let model = callcoach_asr::models::resolve(models.first().map(String::as_str))?;
+            bench::run_asr_settings(&manifest, &model)
+        }
+        Command::Bench {
+            rate_accuracy: Some(manifest),
+            ..
+        } => bench::run_rate_accuracy(&manifest),
         Command::Bench {
             asr_accuracy: Some(manifest),
             models,

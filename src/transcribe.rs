@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use callcoach_asr::stream::{Segmenter, Speaker, StreamConfig};
 use callcoach_asr::transcriber::StatsSnapshot;
-use callcoach_asr::{AsrConfig, Worker};
+use callcoach_asr::{AsrConfig, Transcriber, Worker};
 use callcoach_audio::analyze::{analyze_call_tapped, CallInput, CallReport};
 use callcoach_audio::call::{CallConfig, CallOutput};
 use callcoach_audio::FRAME_LEN;
@@ -58,6 +58,20 @@ pub fn analyze_with_asr(
     observer: &mut dyn FnMut(&CallOutput),
 ) -> anyhow::Result<(CallReport, AsrOutcome)> {
     let backend = callcoach_asr::load_backend(model)?;
+    let (report, outcome, _) = analyze_with_model(input, call_cfg, backend, model, cfg, observer)?;
+    Ok((report, outcome))
+}
+
+/// [`analyze_with_asr`] with a model already loaded, handed back at the end (a model is loaded
+/// once for many recordings).
+pub fn analyze_with_model(
+    input: &CallInput,
+    call_cfg: &CallConfig,
+    backend: Box<dyn Transcriber>,
+    model: &Path,
+    cfg: AsrConfig,
+    observer: &mut dyn FnMut(&CallOutput),
+) -> anyhow::Result<(CallReport, AsrOutcome, Option<Box<dyn Transcriber>>)> {
     let worker = Worker::spawn(backend, cfg, 8);
     let started = Instant::now();
     let segmenters = RefCell::new([
@@ -96,7 +110,7 @@ pub fn analyze_with_asr(
     for s in segmenters.borrow_mut().iter_mut() {
         s.finish(end_ms, &mut |job| worker.submit_wait(job));
     }
-    let (outs, stats) = worker.finish();
+    let (outs, stats, backend) = worker.finish_keep();
     let mut lat: Vec<f64> = outs
         .iter()
         .filter(|o| o.is_final)
@@ -120,23 +134,24 @@ pub fn analyze_with_asr(
         final_latency_ms_p50: p50,
         final_latency_ms_p99: p99,
     };
-    Ok((report, outcome))
+    Ok((report, outcome, backend))
 }
+
+/// Whisper's initial prompt (`{company}` from the rule book).
+pub const DEFAULT_PROMPT: &str = "以下是{company}客服电话的普通话录音，使用简体中文。";
 
 /// Decoding settings biased toward what the rule book listens for: Whisper's initial prompt
 /// names the company, so its name comes out as written rather than as a near-homophone. The
 /// prompt carries no phrase a rule listens for (a greeting in the prompt leaked into the
 /// output of unclear audio in our measurements, which would excuse a missing greeting), and
 /// output that repeats the prompt's own wording is dropped by the guard.
-/// `CALLCOACH_ASR_PLAIN_PROMPT=1` turns the bias off (for measuring it).
+/// `CALLCOACH_ASR_PROMPT` replaces the prompt (`{company}` is filled in; empty: Whisper's own
+/// default), for measuring alternatives.
 pub fn asr_config_for(book: &callcoach_coach::RuleBook) -> AsrConfig {
     let mut cfg = AsrConfig::default();
-    if std::env::var_os("CALLCOACH_ASR_PLAIN_PROMPT").is_none() {
-        cfg.initial_prompt = format!(
-            "以下是{}客服电话的普通话录音，使用简体中文。",
-            book.settings.company
-        );
-    }
+    let template =
+        std::env::var("CALLCOACH_ASR_PROMPT").unwrap_or_else(|_| DEFAULT_PROMPT.to_string());
+    cfg.initial_prompt = template.replace("{company}", &book.settings.company);
     cfg.guard
         .blacklist
         .extend(["普通话录音", "客服电话录音", "使用简体中文"].map(String::from));

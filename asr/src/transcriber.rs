@@ -60,6 +60,11 @@ pub struct AsrConfig {
     /// Encoder context: `None` scales it to the utterance (short segments decode faster);
     /// `Some(0)` uses the full 30 s window.
     pub audio_ctx: Option<i32>,
+    /// 1: greedy decoding; more: beam search with this many beams.
+    pub beam_size: usize,
+    /// Run Whisper at the lowest scheduling priority (nice 19; whisper.cpp's compute threads
+    /// inherit it), so it can use every core and still never delay the audio path (live).
+    pub background: bool,
     pub guard: GuardConfig,
 }
 
@@ -70,6 +75,8 @@ impl Default for AsrConfig {
             initial_prompt: "以下是普通话的客服电话录音，使用简体中文。".into(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
             audio_ctx: None,
+            beam_size: 1,
+            background: false,
             guard: GuardConfig::default(),
         }
     }
@@ -184,6 +191,12 @@ impl Worker {
         let handle = std::thread::Builder::new()
             .name("callcoach-asr".into())
             .spawn(move || {
+                if cfg.background {
+                    // Best effort: without it Whisper competes with the audio path as equals.
+                    let _ = thread_priority::set_current_thread_priority(
+                        thread_priority::ThreadPriority::Min,
+                    );
+                }
                 let mut transcriber = match load() {
                     Ok(t) => t,
                     Err(e) => {
@@ -394,6 +407,11 @@ fn run_job(
         };
     }
     agreements.remove(&key);
+    if clean.is_empty() {
+        // Nothing said (or all of it rejected): one empty final, so every final job is
+        // answered (latency of the plumbing, the caller's bookkeeping).
+        return vec![out(job.start_ms, job.end_ms, String::new(), true)];
+    }
     // One final per decoded segment, on the call's clock: the job's own edges outside, Whisper's
     // timestamps (kept in order and inside the job) between segments.
     let n = clean.len();

@@ -26,15 +26,21 @@ impl std::fmt::Debug for WhisperTranscriber {
 impl WhisperTranscriber {
     /// Loads a ggml model (checks the header first, so a wrong file gets a clear message).
     pub fn load(path: &Path) -> Result<Self, AsrError> {
+        Self::load_with(path, false)
+    }
+
+    /// [`Self::load`], with whisper.cpp's flash attention on or off.
+    pub fn load_with(path: &Path, flash_attn: bool) -> Result<Self, AsrError> {
         check_header(path)?;
         // whisper.cpp prints its progress to stderr; route it away from the user's terminal.
         whisper_rs::install_logging_hooks();
         let name = path.display().to_string();
-        let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
-            .map_err(|e| AsrError::Load {
-                path: name.clone(),
-                detail: e.to_string(),
-            })?;
+        let mut params = WhisperContextParameters::default();
+        params.flash_attn(flash_attn);
+        let ctx = WhisperContext::new_with_params(path, params).map_err(|e| AsrError::Load {
+            path: name.clone(),
+            detail: e.to_string(),
+        })?;
         let state = ctx.create_state().map_err(|e| AsrError::Load {
             path: name,
             detail: e.to_string(),
@@ -45,7 +51,14 @@ impl WhisperTranscriber {
 
 impl Transcriber for WhisperTranscriber {
     fn transcribe(&mut self, audio: &[f32], cfg: &AsrConfig) -> Result<Vec<RawSegment>, AsrError> {
-        let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        let mut p = FullParams::new(if cfg.beam_size > 1 {
+            SamplingStrategy::BeamSearch {
+                beam_size: cfg.beam_size as i32,
+                patience: -1.0,
+            }
+        } else {
+            SamplingStrategy::Greedy { best_of: 1 }
+        });
         p.set_language(Some(&cfg.language));
         p.set_initial_prompt(&cfg.initial_prompt);
         p.set_n_threads(cfg.threads as i32);
@@ -90,4 +103,9 @@ impl Transcriber for WhisperTranscriber {
 /// Loads the Whisper backend for a model file.
 pub fn load(path: &Path) -> Result<Box<dyn Transcriber>, AsrError> {
     Ok(Box::new(WhisperTranscriber::load(path)?))
+}
+
+/// [`load`] with flash attention on or off.
+pub fn load_with(path: &Path, flash_attn: bool) -> Result<Box<dyn Transcriber>, AsrError> {
+    Ok(Box::new(WhisperTranscriber::load_with(path, flash_attn)?))
 }

@@ -43,7 +43,9 @@ fn jobs_of(name: &str, speaker: Speaker) -> Vec<Job> {
             speech.push(x.speech)
         }
     });
-    let mut seg = Segmenter::new(StreamConfig::default(), speaker);
+    let mut cfg = StreamConfig::default();
+    cfg.partials = true;
+    let mut seg = Segmenter::new(cfg, speaker);
     let mut jobs = Vec::new();
     for (i, f) in frames.iter().enumerate() {
         seg.push(i as u64 * 10, f, speech[i], &mut |j| jobs.push(j));

@@ -166,7 +166,11 @@ fn warnings(
     caller: &[f32],
     chunk: usize,
 ) -> Vec<callcoach_coach::Warning> {
-    let coach = callcoach_coach::Coach::new(callcoach_coach::RuleBook::default_book(), None);
+    // The demo's agent talks in short turns (3–4 s voiced each): judge the rate on 3 s of
+    // voiced speech, so the rate rule takes part in the comparison too.
+    let mut book = callcoach_coach::RuleBook::default_book();
+    book.rules.rate.min_speech_s = 3.0;
+    let coach = callcoach_coach::Coach::new(book, None);
     let transcript =
         callcoach_coach::transcript::load_with_events(&fixture("demo-call.transcript.jsonl"), None)
             .expect("transcript");

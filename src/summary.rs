@@ -33,7 +33,7 @@ fn party(out: &mut String, r: &PartyReport) {
         .unwrap_or_else(|| "n/a (too little speech)".into());
     let _ = writeln!(
         out,
-        "    speaking {:.1} s (talk ratio {:.0} %), rate {rate}",
+        "    speaking {:.1} s (talk ratio {:.0} %), model-free rate {rate}",
         r.speaking_time_s,
         r.talk_ratio * 100.0
     );

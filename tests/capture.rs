@@ -47,7 +47,7 @@ fn live_capture_through_alsa_reaches_the_coach() {
     // Zero padding: the unpaced plugin repeats stale data after the end of the file.
     raw(&fixture("demo-call.wav"), &file, 16000, 2, 12);
     let alsa = alsa_conf(dir.path(), &file);
-    let list = std::process::Command::new(env!("CARGO_BIN_EXE_callcoach"))
+    let list = cmd()
         .arg("devices")
         .env("ALSA_CONFIG_PATH", &alsa)
         .output()
@@ -57,7 +57,7 @@ fn live_capture_through_alsa_reaches_the_coach() {
         "{}",
         String::from_utf8_lossy(&list.stdout)
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callcoach"))
+    let out = cmd()
         .args([
             "live",
             "--stereo-device",
@@ -83,7 +83,7 @@ fn live_capture_through_alsa_reaches_the_coach() {
     assert!(text.contains("capture: 0 samples dropped"), "{text}");
     // The demo's agent switches from a quiet to a loud recording: the jump comes through.
     assert!(text.contains("▲ gradual"), "{text}");
-    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_callcoach"))
+    let missing = cmd()
         .args([
             "live",
             "--stereo-device",
@@ -156,7 +156,7 @@ fn paced_capture_mono_and_stereo_at_8_and_16_khz() {
             } else {
                 "--agent-device"
             };
-            let child = std::process::Command::new(env!("CARGO_BIN_EXE_callcoach"))
+            let child = cmd()
                 .args([
                     "live",
                     device,

@@ -277,7 +277,7 @@ fn post(addr: &str, path: &str) -> String {
 fn the_call_control_api_starts_holds_and_ends_a_call() {
     let dir = tmpdir();
     let addr = free_addr();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_callcoach"))
+    let child = cmd()
         .args([
             "live",
             "--input",
@@ -374,7 +374,7 @@ fn realtime_replay_is_paced_and_reports_latency() {
 #[test]
 fn ctrl_c_finishes_and_writes_the_call() {
     let dir = tmpdir();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_callcoach"))
+    let child = cmd()
         .args([
             "live",
             "--input",

@@ -215,6 +215,10 @@ impl Coach {
 
     /// Processes one event; appends warning state changes to `out`.
     pub fn push(&mut self, event: &Event, out: &mut Vec<Warning>) {
+        if self.ended {
+            // The call is over: audio or text after its end raises nothing.
+            return;
+        }
         let t = event.time_ms();
         self.advance(t, out);
         if self.start.is_none() && !matches!(event, Event::CallStart { .. }) {

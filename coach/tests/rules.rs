@@ -124,26 +124,27 @@ fn raised<'a>(w: &'a [Warning], rule: &str) -> Vec<&'a Warning> {
         .collect()
 }
 
-/// A well-behaved call: greeting, a conversation at 2 syllables/s (120/min), a proper closing.
+/// A well-behaved call: greeting, a conversation at 2 syllables/s (120/min) whose transcripts
+/// have as many characters as the audio has nuclei, a proper closing.
 fn good_call() -> Script {
-    Script::new(40.0)
+    Script::new(44.0)
         .say(
             Party::Agent,
             0.5,
-            4.0,
+            8.0,
             "您好，示例公司，请问有什么可以帮您？",
         )
-        .say(Party::Caller, 4.5, 12.0, "我想查一下我的账单")
+        .say(Party::Caller, 8.5, 13.0, "我想查一下我的账单")
         .say(
             Party::Agent,
-            12.5,
-            25.0,
+            13.5,
+            27.0,
             "好的，请您稍等，我帮您查询一下，您的账单已经发到您的邮箱了",
         )
-        .say(Party::Caller, 25.5, 28.0, "好的谢谢")
-        .say(Party::Agent, 28.5, 33.0, "请问还有其他可以帮您的吗？")
-        .say(Party::Caller, 33.5, 35.0, "没有了")
-        .say(Party::Agent, 35.5, 38.0, "感谢您的来电，再见！")
+        .say(Party::Caller, 27.5, 29.5, "好的谢谢")
+        .say(Party::Agent, 30.0, 36.0, "请问还有其他可以帮您的吗？")
+        .say(Party::Caller, 36.5, 38.0, "没有了")
+        .say(Party::Agent, 38.5, 42.5, "感谢您的来电，再见！")
 }
 
 #[test]
@@ -543,7 +544,7 @@ fn forbidden_phrases_by_category_and_polite_score() {
 fn closing_and_who_hangs_up_first() {
     let w = good_call()
         .event(Event::CallEnd {
-            t_ms: 39_000,
+            t_ms: 43_000,
             hung_up_by: Some(Party::Caller),
         })
         .run();
@@ -561,7 +562,7 @@ fn closing_and_who_hangs_up_first() {
     assert!(raised(&w, "closing")[0].message_zh.contains("再见"));
     let w = good_call()
         .event(Event::CallEnd {
-            t_ms: 39_000,
+            t_ms: 43_000,
             hung_up_by: Some(Party::Agent),
         })
         .run();

@@ -103,11 +103,17 @@ pub fn analyze_with(path: &Path, caller: Option<&Path>) -> CallReport {
     .unwrap_or_else(|e| panic!("analyze {}: {e}", path.display()))
 }
 
+/// The `callcoach` binary, hermetic: it sees no Whisper model installed on this machine (an
+/// empty model directory, no $CALLCOACH_MODEL), so a test gets ASR only with `--model`.
+pub fn cmd() -> Command {
+    let empty = std::env::temp_dir().join("callcoach-tests-no-models");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_callcoach"));
+    c.env("XDG_DATA_HOME", empty).env_remove("CALLCOACH_MODEL");
+    c
+}
+
 pub fn callcoach(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_callcoach"))
-        .args(args)
-        .output()
-        .expect("run callcoach")
+    cmd().args(args).output().expect("run callcoach")
 }
 
 /// 40 syllables of call-centre Mandarin in espeak's pinyin.

@@ -62,6 +62,9 @@ pub fn analyze_with_asr(
     Ok((report, outcome))
 }
 
+/// A loaded model handed back after use (none if the worker lost it).
+pub type LentModel = Option<Box<dyn Transcriber>>;
+
 /// [`analyze_with_asr`] with a model already loaded, handed back at the end (a model is loaded
 /// once for many recordings).
 pub fn analyze_with_model(
@@ -71,7 +74,7 @@ pub fn analyze_with_model(
     model: &Path,
     cfg: AsrConfig,
     observer: &mut dyn FnMut(&CallOutput),
-) -> anyhow::Result<(CallReport, AsrOutcome, Option<Box<dyn Transcriber>>)> {
+) -> anyhow::Result<(CallReport, AsrOutcome, LentModel)> {
     let worker = Worker::spawn(backend, cfg, 8);
     let started = Instant::now();
     let segmenters = RefCell::new([

@@ -149,47 +149,47 @@ pub fn streamed_all(
     clips: &[Clip],
     cfg: &AsrConfig,
 ) -> anyhow::Result<(usize, usize, f64, f64)> {
-    let mut backend = Some(backend);
+    let mut backend = backend;
     let (mut errors, mut chars, mut audio, mut wall) = (0, 0, 0.0, 0.0);
     for c in clips {
-        let Some(b) = backend.take() else {
-            anyhow::bail!("the model was lost after a failed run");
-        };
-        let t = Instant::now();
-        let (report, outcome, back) = crate::transcribe::analyze_with_model(
-            &mono_input(&c.path),
-            &CallConfig::default(),
-            b,
-            model,
-            cfg.clone(),
-            &mut |_| {},
-        )?;
-        wall += t.elapsed().as_secs_f64();
+        let (d, back) = streamed(backend, model, &c.path, cfg.clone())?;
         backend = back;
-        let text: String = outcome.segments.iter().map(|s| s.text.as_str()).collect();
-        let (e, n) = char_errors(&c.reference, &text);
+        let (e, n) = char_errors(&c.reference, &d.text);
         errors += e;
         chars += n;
-        audio += report.summary.duration_s;
+        audio += d.audio_s;
+        wall += d.wall_s;
     }
     Ok((errors, chars, audio, wall))
 }
 
-/// The clip through `analyze`'s one pass (features and streaming ASR together).
-pub fn streamed(model: &Path, path: &Path, cfg: AsrConfig) -> anyhow::Result<Decoded> {
+/// The clip through `analyze`'s one pass (features and streaming ASR together) with a loaded
+/// model, handed back for the next clip (model loading is not timed).
+pub fn streamed(
+    backend: Box<dyn callcoach_asr::Transcriber>,
+    model: &Path,
+    path: &Path,
+    cfg: AsrConfig,
+) -> anyhow::Result<(Decoded, Box<dyn callcoach_asr::Transcriber>)> {
     let t = Instant::now();
-    let (report, outcome) = crate::transcribe::analyze_with_asr(
+    let (report, outcome, back) = crate::transcribe::analyze_with_model(
         &mono_input(path),
         &CallConfig::default(),
+        backend,
         model,
         cfg,
         &mut |_| {},
     )?;
-    Ok(Decoded {
-        text: outcome.segments.iter().map(|s| s.text.as_str()).collect(),
-        wall_s: t.elapsed().as_secs_f64(),
-        audio_s: report.summary.duration_s,
-    })
+    let wall_s = t.elapsed().as_secs_f64();
+    let back = back.context("the Whisper worker did not hand the model back")?;
+    Ok((
+        Decoded {
+            text: outcome.segments.iter().map(|s| s.text.as_str()).collect(),
+            wall_s,
+            audio_s: report.summary.duration_s,
+        },
+        back,
+    ))
 }
 
 /// One condition of a clip for the speech-rate evaluation.
@@ -249,7 +249,8 @@ pub fn rate_conditions(clip: &Clip, dir: &Path) -> anyhow::Result<Vec<RateRow>> 
             let nuclei = a.syllables as f64;
             let calibrated = match factor {
                 None => {
-                    factor = Some((chars / nuclei.max(1.0)).clamp(0.6, 1.6));
+                    let (lo, hi) = callcoach_coach::rate::FACTOR_RANGE;
+                    factor = Some((chars / nuclei.max(1.0)).clamp(lo, hi));
                     None
                 }
                 Some(k) => Some(k * nuclei / minutes),

@@ -119,7 +119,8 @@ pub fn run_accuracy(manifest: &std::path::Path, model: &std::path::Path) -> anyh
     let (mut audio_s, mut whole_s, mut stream_s) = (0.0, 0.0, 0.0);
     for c in &clips {
         let w = whole_clip(backend.as_mut(), &c.path, &cfg)?;
-        let s = streamed(model, &c.path, cfg.clone())?;
+        let (s, back) = streamed(backend, model, &c.path, cfg.clone())?;
+        backend = back;
         let (we, n) = char_errors(&c.reference, &w.text);
         let (se, _) = char_errors(&c.reference, &s.text);
         chars += n;

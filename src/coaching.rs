@@ -88,10 +88,13 @@ impl CoachFeed {
     /// the analysed frames reach that time, so it lands in order.
     pub fn control(&mut self, e: Event) {
         let t = e.time_ms();
+        // A transcript that ends when the call ends was spoken before the hang-up: it goes
+        // before events of the same time (as `analyze` orders them), so the coach hears it.
+        let transcript = matches!(e, Event::Transcript(_));
         let at = self
             .pending
             .iter()
-            .position(|p| p.time_ms() > t)
+            .position(|p| p.time_ms() > t || (transcript && p.time_ms() == t))
             .unwrap_or(self.pending.len());
         self.pending.insert(at, e);
     }

@@ -357,21 +357,23 @@ struct MeterState {
     /// Per party: chars/min from the transcript where it has arrived, calibrated syllable
     /// nuclei for the speech not yet transcribed (the coach's own computation).
     rates: [RateTracker; 2],
+    /// The rule book's rate window and the voiced speech it needs (the coach's rate rule).
+    rate_window_ms: u64,
+    rate_min_voiced_ms: u64,
     voiced_frames: [u64; 2],
     last_voiced: u64,
     now_frame: u64,
     sent_frame: u64,
 }
 
-/// The meter's rate window and the speech it needs, as the coach's rate rule (15 s, 3 s).
-const RATE_WINDOW_MS: u64 = 15_000;
-const RATE_MIN_VOICED_MS: u64 = 3_000;
-
 impl MeterState {
-    fn new() -> Self {
+    fn new(book: &RuleBook) -> Self {
+        let r = &book.rules.rate;
         Self {
             m: Meters::default(),
             rates: Default::default(),
+            rate_window_ms: (r.window_s * 1000.0).round() as u64,
+            rate_min_voiced_ms: (r.min_speech_s * 1000.0).round() as u64,
             voiced_frames: [0; 2],
             last_voiced: 0,
             now_frame: 0,
@@ -397,11 +399,7 @@ impl MeterState {
 
     /// A final transcript segment of a party (live ASR).
     fn transcript(&mut self, seg: &TranscriptSegment) {
-        let i = match seg.party {
-            callcoach_coach::Party::Agent => 0,
-            callcoach_coach::Party::Caller => 1,
-        };
-        self.rates[i].transcript(seg.start_ms, seg.end_ms, &seg.text);
+        self.rates[seg.party.index()].transcript(seg.start_ms, seg.end_ms, &seg.text);
     }
 
     /// Meters to send, every 100 ms of audio.
@@ -413,8 +411,8 @@ impl MeterState {
         for (i, r) in self.rates.iter_mut().enumerate() {
             let rate = r.rate(
                 (self.now_frame + 1) * 10,
-                RATE_WINDOW_MS,
-                RATE_MIN_VOICED_MS,
+                self.rate_window_ms,
+                self.rate_min_voiced_ms,
             );
             self.m.chars_per_minute[i] = rate.map(|r| r.chars_per_min as f32);
             self.m.rate_source[i] = rate.map(|r| r.source);
@@ -430,12 +428,12 @@ impl MeterState {
 
 type PendingFrames = [VecDeque<(u64, [f32; FRAME_LEN])>; 2];
 
-/// A call's transcription: segmenters on the pipeline thread, Whisper on its own thread.
 /// The live session's loaded Whisper model, lent to each call's worker and handed back when
 /// the call is finished: the model is loaded once per session, not per call (a call that starts
 /// while the previous one is still finishing loads a second copy meanwhile).
 type ModelSlot = Arc<std::sync::Mutex<Option<Box<dyn Transcriber>>>>;
 
+/// A call's transcription: segmenters on the pipeline thread, Whisper on its own thread.
 struct AsrLane {
     worker: Worker,
     slot: ModelSlot,
@@ -926,7 +924,7 @@ impl Pipeline {
             Some(self.rate),
             (self.parties == 2).then_some(self.rate),
         )?;
-        self.meters = MeterState::new();
+        self.meters = MeterState::new(&self.cfg.book);
         // The party that is ahead catches up from its history, so both start together.
         for p in Party::ALL.into_iter().take(self.parties) {
             let back = self.history[p.index()].since(start);
@@ -986,7 +984,7 @@ impl Pipeline {
             hold_since: None,
         };
         self.idle = None;
-        self.meters = MeterState::new();
+        self.meters = MeterState::new(&self.cfg.book);
         for p in Party::ALL.into_iter().take(self.parties) {
             let back = self.history[p.index()].since(start);
             call.push(p, &back, &mut self.meters)?;
@@ -1281,7 +1279,7 @@ pub fn spawn_pipeline(
                     lost: [None, None],
                     idle: None,
                     call: None,
-                    meters: MeterState::new(),
+                    meters: MeterState::new(&cfg.book),
                     finishers: Vec::new(),
                     calls: 0,
                     zeros: vec![0.0; (rate / 100) as usize * 10],

@@ -191,8 +191,8 @@ enum ModelsAction {
     Import {
         /// The CTranslate2 model directory.
         dir: PathBuf,
-        /// Model name: the file is ggml-NAME.bin (default: tiny/base/small/medium/large from
-        /// the model's size).
+        /// Model name: the file is ggml-NAME.bin (default: SIZE-ct2, e.g. base-ct2, from the
+        /// model's size; `--model NAME` then finds it).
         #[arg(long)]
         name: Option<String>,
         /// Directory to put it in (default: the user data directory).
@@ -736,17 +736,26 @@ fn models(action: ModelsAction) -> anyhow::Result<()> {
                     return Err(e.into());
                 }
             };
+            // Named apart from the manifest's downloads (whose checksums it does not have).
             let name = name.unwrap_or_else(|| {
-                match (summary.n_audio_layer, summary.n_state) {
+                let size = match (summary.n_audio_layer, summary.n_state) {
                     (4, 384) => "tiny",
                     (6, 512) => "base",
                     (12, 768) => "small",
                     (24, 1024) => "medium",
                     (32, 1280) => "large",
-                    _ => "imported",
-                }
-                .to_string()
+                    _ => "whisper",
+                };
+                format!("{size}-ct2")
             });
+            // Verified by loading it, as analyze and live will, before it replaces anything.
+            if let Err(e) = callcoach_asr::load_backend(&tmp) {
+                std::fs::remove_file(&tmp).ok();
+                return Err(anyhow::Error::new(e).context(format!(
+                    "{}: the converted model does not load",
+                    dir.display()
+                )));
+            }
             let out = out_dir.join(format!("ggml-{name}.bin"));
             std::fs::rename(&tmp, &out).with_context(|| {
                 format!(
@@ -771,9 +780,6 @@ fn models(action: ModelsAction) -> anyhow::Result<()> {
                 summary.tensors,
                 summary.bytes
             );
-            // Verified by loading it, as analyze and live will.
-            callcoach_asr::load_backend(&out)
-                .with_context(|| format!("{}: the converted model does not load", out.display()))?;
             println!(
                 "{}: loads in whisper.cpp; use it with --model {name} or --model {}",
                 out.display(),

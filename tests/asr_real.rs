@@ -15,7 +15,7 @@ use std::path::PathBuf;
 fn base_model() -> PathBuf {
     std::env::var_os("CALLCOACH_TEST_MODEL")
         .map(PathBuf::from)
-        .or_else(|| callcoach_asr::models::resolve(Some("base")).ok())
+        .or_else(|| callcoach_asr::models::resolve(Some("base-ct2")).ok())
         .unwrap_or_else(|| {
             panic!("these tests need real Whisper base weights: run `bash .ci/fetch-models` (fetches faster-whisper-base from PyPI and imports it with `callcoach models import`) or set CALLCOACH_TEST_MODEL to a ggml Whisper model")
         })
@@ -50,7 +50,8 @@ fn analyze_matches_whole_clip_decoding_on_held_out_recordings_and_a_long_monolog
     let mut talk: Vec<&Clip> = Vec::new();
     for c in &clips {
         let w = whole_clip(backend.as_mut(), &c.path, &cfg()).unwrap();
-        let s = streamed(&model, &c.path, cfg()).unwrap();
+        let (s, back) = streamed(backend, &model, &c.path, cfg()).unwrap();
+        backend = back;
         let (we, n) = char_errors(&c.reference, &w.text);
         let (se, _) = char_errors(&c.reference, &s.text);
         eprintln!(
@@ -104,7 +105,7 @@ fn analyze_matches_whole_clip_decoding_on_held_out_recordings_and_a_long_monolog
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     tool("sox", &refs);
     let reference: String = talk.iter().map(|c| c.reference.as_str()).collect();
-    let s = streamed(&model, &long, cfg()).unwrap();
+    let (s, _) = streamed(backend, &model, &long, cfg()).unwrap();
     let (e, n) = char_errors(&reference, &s.text);
     assert_eq!(n, talk_chars);
     eprintln!(

@@ -126,20 +126,21 @@ pub fn check_segment(
     Ok(text)
 }
 
-/// Drops a sentence that repeats the one before it ("谢谢您的来电。谢谢您的来电。" is one
-/// closing line decoded twice, not two): sentences end at 。！？!?；; and compare after
-/// normalisation. `previous` is the last sentence already emitted (across segments of one job),
+/// Drops a sentence of 4+ characters that repeats the one before it ("谢谢您的来电。谢谢您的来电。"
+/// is one closing line decoded twice, not two; 喂？喂？ is said twice): sentences end at
+/// 。！？!?；; and compare after normalisation. `previous` is the last sentence already emitted (across segments of one job),
 /// updated in place.
 pub fn collapse_repeats(text: &str, previous: &mut String) -> String {
     let mut out = String::new();
     let mut sentence = String::new();
     let flush = |sentence: &mut String, out: &mut String, previous: &mut String| {
         let n = normalized(sentence);
-        if !n.is_empty() && n != *previous {
+        // Short sentences repeat for real (喂？喂？ 对。对。); a decoding loop repeats a line.
+        if n.chars().count() < 4 || n != *previous {
             out.push_str(sentence);
+        }
+        if !n.is_empty() {
             *previous = n;
-        } else if n.is_empty() {
-            out.push_str(sentence);
         }
         sentence.clear();
     };

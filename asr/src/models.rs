@@ -145,15 +145,21 @@ pub fn resolve(explicit: Option<&str>) -> Result<PathBuf, ModelError> {
                 })
             };
         }
-        let m = info(want)?;
-        return find_installed(&m).ok_or_else(|| ModelError::NotFound {
-            searched: searched_text(&m.file),
-        });
+        return match info(want) {
+            Ok(m) => find_installed(&m).ok_or_else(|| ModelError::NotFound {
+                searched: searched_text(&m.file),
+            }),
+            // Not a manifest name: an imported model (`callcoach models import`), if installed.
+            Err(e) => installed_file(&format!("ggml-{want}.bin")).ok_or(e),
+        };
     }
     for name in PREFERRED {
         if let Some(p) = info(name).ok().and_then(|m| find_installed(&m)) {
             return Ok(p);
         }
+    }
+    if let Some(p) = imported().into_iter().next() {
+        return Ok(p);
     }
     Err(ModelError::NotFound {
         searched: searched_text("ggml-*.bin"),
@@ -172,10 +178,31 @@ fn searched_text(file: &str) -> String {
 
 /// The installed file of a model, if any search directory has it.
 pub fn find_installed(m: &ModelInfo) -> Option<PathBuf> {
+    installed_file(&m.file)
+}
+
+fn installed_file(file: &str) -> Option<PathBuf> {
     search_dirs()
         .into_iter()
-        .map(|d| d.join(&m.file))
+        .map(|d| d.join(file))
         .find(|p| p.is_file())
+}
+
+/// Installed models that are not in the manifest (`callcoach models import`, named
+/// `ggml-SIZE-ct2.bin`), in name order.
+pub fn imported() -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = search_dirs()
+        .into_iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|entries| entries.filter_map(Result::ok).map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|f| f.to_str())
+                .is_some_and(|f| f.starts_with("ggml-") && f.ends_with("-ct2.bin"))
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 fn hex(bytes: &[u8]) -> String {

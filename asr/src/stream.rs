@@ -102,6 +102,9 @@ struct Building {
     /// Frames up to and including the last speech frame.
     speech_end: usize,
     last_partial_ms: u64,
+    /// The rest of a job cut at its maximum: transcribed however short (it is the end of
+    /// speech already under way, not a click).
+    continuation: bool,
 }
 
 impl Building {
@@ -113,6 +116,7 @@ impl Building {
             power: Vec::with_capacity(frames),
             speech_end: 0,
             last_partial_ms: now_ms,
+            continuation: false,
         }
     }
 
@@ -242,7 +246,7 @@ impl Segmenter {
         if let Some(b) = self.current.take() {
             let n = (b.speech_end + 20).min(b.frames()).max(b.speech_end);
             // The minimum counts speech, not the pre-roll.
-            if b.voiced() as u64 * 10 >= self.cfg.min_ms {
+            if b.continuation || b.voiced() as u64 * 10 >= self.cfg.min_ms {
                 out(b.job(self.speaker, self.next, n, true));
             }
             self.next += 1;
@@ -269,6 +273,7 @@ impl Segmenter {
             self.capacity(),
             b.start_ms + n as u64 * 10,
         );
+        rest.continuation = true;
         for i in cut..n {
             let mut f = [0.0; FRAME];
             f.copy_from_slice(&b.audio[i * FRAME..(i + 1) * FRAME]);
@@ -379,6 +384,22 @@ mod tests {
         let total: usize = finals.iter().map(|j| j.audio.len()).sum();
         assert_eq!(total, 2000 * FRAME, "every sample is in exactly one job");
         assert!(finals[0].utterance < finals[1].utterance);
+    }
+
+    #[test]
+    fn the_rest_of_a_cut_job_is_transcribed_however_short() {
+        let mut s = Segmenter::new(StreamConfig::default(), Speaker::Agent);
+        let mut jobs = Vec::new();
+        // 15.2 s of speech with its quietest frame at 14.9 s, then silence: the 0.3 s after
+        // the cut is below the 0.5 s minimum but must not be lost
+        for i in 0..1600u64 {
+            let speech = i < 1520;
+            let level = if i == 1490 { 0.001 } else { 0.1 };
+            s.push(i * 10, &[level; FRAME], speech, &mut |j| jobs.push(j));
+        }
+        s.finish(16_000, &mut |j| jobs.push(j));
+        let spans: Vec<(u64, u64)> = jobs.iter().map(|j| (j.start_ms, j.end_ms)).collect();
+        assert_eq!(spans, vec![(0, 14_900), (14_900, 15_210)]);
     }
 
     #[test]

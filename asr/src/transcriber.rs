@@ -214,9 +214,10 @@ impl Worker {
                 let (mut agent_done, mut caller_done) = (false, false);
                 let mut handle = |queued: Queued| {
                     let (job, at) = queued;
-                    run_job(transcriber.as_mut(), &cfg, &st, &mut agreements, job, at)
-                        .into_iter()
-                        .all(|out| out_tx.send(out).is_ok())
+                    match run_job(transcriber.as_mut(), &cfg, &st, &mut agreements, job, at) {
+                        Some(out) => out_tx.send(out).is_ok(),
+                        None => true,
+                    }
                 };
                 loop {
                     // Agent audio first: the coach's text rules are mostly about the agent.
@@ -353,10 +354,10 @@ fn run_job(
     agreements: &mut std::collections::HashMap<(Speaker, u64), Agreement>,
     job: Job,
     queued: Instant,
-) -> Vec<TranscriptOut> {
+) -> Option<TranscriptOut> {
     if audio_gate(&cfg.guard, job.voiced_ratio, job.level_dbfs).is_err() {
         st.gated.fetch_add(1, Ordering::Relaxed);
-        return Vec::new();
+        return None;
     }
     let decode_start = Instant::now();
     let decoded = t.transcribe(&job.audio, cfg);
@@ -366,72 +367,42 @@ fn run_job(
         Ok(s) => s,
         Err(_) => {
             st.errors.fetch_add(1, Ordering::Relaxed);
-            return Vec::new();
+            return None;
         }
     };
     st.transcribed.fetch_add(1, Ordering::Relaxed);
-    // Cleaned segments, a sentence decoded twice in a row kept once.
+    // Cleaned text, a sentence decoded twice in a row kept once. One text per job: the rules
+    // match phrases and the greeting over the whole utterance, whatever Whisper's own
+    // segmentation inside it.
     let mut previous = String::new();
-    let mut clean: Vec<(u64, u64, String)> = Vec::new();
+    let mut text = String::new();
     for s in &segments {
         match check_segment(&cfg.guard, &s.text, s.no_speech_prob) {
-            Ok(text) => {
-                let text = collapse_repeats(&text, &mut previous);
-                if !text.is_empty() {
-                    clean.push((s.start_ms, s.end_ms, text));
-                }
-            }
+            Ok(clean) => text.push_str(&collapse_repeats(&clean, &mut previous)),
             Err(_) => {
                 st.rejected_segments.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
     let key = (job.speaker, job.utterance);
-    let latency_ms = queued.elapsed().as_secs_f64() * 1000.0;
-    let out = |start_ms, end_ms, text, is_final| TranscriptOut {
+    let text = if job.is_final {
+        agreements.remove(&key);
+        text
+    } else {
+        let new = agreements.entry(key).or_default().partial(&text);
+        if new.is_empty() {
+            return None;
+        }
+        new
+    };
+    // A final is always answered, empty or not (latency of the plumbing, bookkeeping).
+    Some(TranscriptOut {
         speaker: job.speaker,
         utterance: job.utterance,
-        start_ms,
-        end_ms,
+        start_ms: job.start_ms,
+        end_ms: job.end_ms,
         text,
-        is_final,
-        latency_ms,
-    };
-    if !job.is_final {
-        let text: String = clean.into_iter().map(|c| c.2).collect();
-        let new = agreements.entry(key).or_default().partial(&text);
-        return if new.is_empty() {
-            Vec::new()
-        } else {
-            vec![out(job.start_ms, job.end_ms, new, false)]
-        };
-    }
-    agreements.remove(&key);
-    if clean.is_empty() {
-        // Nothing said (or all of it rejected): one empty final, so every final job is
-        // answered (latency of the plumbing, the caller's bookkeeping).
-        return vec![out(job.start_ms, job.end_ms, String::new(), true)];
-    }
-    // One final per decoded segment, on the call's clock: the job's own edges outside, Whisper's
-    // timestamps (kept in order and inside the job) between segments.
-    let n = clean.len();
-    let mut at = job.start_ms;
-    clean
-        .into_iter()
-        .enumerate()
-        .map(|(i, (s, e, text))| {
-            let start = if i == 0 {
-                job.start_ms
-            } else {
-                (job.start_ms + s).clamp(at, job.end_ms)
-            };
-            let end = if i + 1 == n {
-                job.end_ms
-            } else {
-                (job.start_ms + e).clamp(start, job.end_ms)
-            };
-            at = end;
-            out(start, end, text, true)
-        })
-        .collect()
+        is_final: job.is_final,
+        latency_ms: queued.elapsed().as_secs_f64() * 1000.0,
+    })
 }

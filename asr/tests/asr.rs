@@ -176,7 +176,7 @@ fn when_behind_caller_audio_is_dropped_first_and_counted() {
 fn real_weights_transcribe_mandarin() {
     let path = std::env::var_os("CALLCOACH_TEST_MODEL")
         .map(std::path::PathBuf::from)
-        .or_else(|| callcoach_asr::models::resolve(Some("base")).ok())
+        .or_else(|| callcoach_asr::models::resolve(Some("base-ct2")).ok())
         .unwrap_or_else(|| {
             panic!("this test needs real Whisper base weights: run `bash .ci/fetch-models` (imports faster-whisper-base from PyPI with `callcoach models import`) or set CALLCOACH_TEST_MODEL to a ggml Whisper model")
         });

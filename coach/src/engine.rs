@@ -187,12 +187,12 @@ impl Coach {
         &self.log
     }
 
-    /// Per-rule scores so far.
     /// Each party's speech rate over the whole call (agent, caller), with its source.
     pub fn speech_rates(&self) -> [Option<Rate>; 2] {
         [self.rates[0].call_rate(), self.rates[1].call_rate()]
     }
 
+    /// Per-rule scores so far.
     pub fn scores(&self) -> Vec<RuleScore> {
         crate::rulebook::RULE_IDS
             .iter()

@@ -13,16 +13,20 @@ use serde::Serialize;
 
 /// Which estimate a rate figure comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
 pub enum RateSource {
-    /// Characters of the transcript over voiced time (the whole window has text).
+    /// Characters of the transcript over voiced time (text covers at least 80 % of the voiced
+    /// time measured).
+    #[serde(rename = "transcript")]
     Transcript,
-    /// Transcript characters where there is text, calibrated nuclei for the speech not yet
-    /// transcribed.
+    /// Transcript characters where there is text, syllable nuclei (calibrated when the party
+    /// has enough transcribed speech) for the rest.
+    #[serde(rename = "transcript+nuclei")]
     Mixed,
     /// Syllable nuclei × this party's characters per nucleus from earlier transcribed speech.
+    #[serde(rename = "calibrated")]
     Calibrated,
     /// Syllable nuclei only (no transcript yet).
+    #[serde(rename = "acoustic")]
     Acoustic,
 }
 
@@ -30,7 +34,7 @@ impl RateSource {
     pub fn as_str(self) -> &'static str {
         match self {
             RateSource::Transcript => "transcript",
-            RateSource::Mixed => "transcript+calibrated",
+            RateSource::Mixed => "transcript+nuclei",
             RateSource::Calibrated => "calibrated",
             RateSource::Acoustic => "acoustic",
         }
@@ -52,57 +56,92 @@ const RING: usize = 12_000;
 const CALIBRATION_SPANS: usize = 30;
 const CALIBRATION_MIN_CHARS: usize = 15;
 /// The calibration factor is kept within these bounds (a bad transcript cannot run away).
-const FACTOR_RANGE: (f64, f64) = (0.6, 1.6);
+pub const FACTOR_RANGE: (f64, f64) = (0.6, 1.6);
+/// Text must cover this share of the voiced time for a figure to count as transcript-based.
+const TRANSCRIPT_SHARE: f64 = 0.8;
 
 #[derive(Debug, Clone, Copy)]
 struct FrameBits {
     t_ms: u64,
     utterance: bool,
     nucleus: bool,
-    /// A transcript covers this frame.
+    /// A transcript covers this frame…
     covered: bool,
+    /// …and these are its characters per voiced frame (0 outside utterances).
+    chars: f32,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct TextSpan {
-    end_ms: u64,
     chars: usize,
-    voiced_ms: u64,
     nuclei: u32,
+}
+
+/// Characters and voiced frames: transcribed (`text_*`) and not (`bare_*`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    text_chars: f64,
+    text_frames: u64,
+    bare_nuclei: u64,
+    bare_frames: u64,
+}
+
+impl Tally {
+    fn add(&mut self, f: &FrameBits) {
+        if !f.utterance {
+            return;
+        }
+        if f.covered {
+            self.text_chars += f64::from(f.chars);
+            self.text_frames += 1;
+        } else {
+            self.bare_nuclei += u64::from(f.nucleus);
+            self.bare_frames += 1;
+        }
+    }
+
+    fn rate(&self, factor: Option<f64>, min_voiced_ms: u64) -> Option<Rate> {
+        let frames = self.text_frames + self.bare_frames;
+        if frames * 10 < min_voiced_ms.max(10) {
+            return None;
+        }
+        let (chars, frames, source) = if self.text_frames > 0
+            && self.text_frames as f64 >= TRANSCRIPT_SHARE * frames as f64
+        {
+            (self.text_chars, self.text_frames, RateSource::Transcript)
+        } else {
+            let bridged = self.bare_nuclei as f64 * factor.unwrap_or(1.0);
+            let source = match (self.text_frames > 0, factor.is_some()) {
+                (true, _) => RateSource::Mixed,
+                (false, true) => RateSource::Calibrated,
+                (false, false) => RateSource::Acoustic,
+            };
+            (self.text_chars + bridged, frames, source)
+        };
+        Some(Rate {
+            chars_per_min: chars * 6_000.0 / frames as f64,
+            source,
+            voiced_s: frames as f64 / 100.0,
+        })
+    }
 }
 
 /// One party's rate.
 #[derive(Debug, Clone)]
 pub struct RateTracker {
     frames: VecDeque<FrameBits>,
-    spans: VecDeque<TextSpan>,
     /// The last spans with text, for the calibration.
     recent: VecDeque<TextSpan>,
-    /// Whole call: transcript characters and voiced ms of transcribed spans, uncovered
-    /// utterance ms and nuclei (resolved at the end), for the report.
-    total_chars: usize,
-    total_text_voiced_ms: u64,
-    any_text: bool,
-    /// Whole call: utterance frames and nuclei.
-    total_utt: u64,
-    total_nuclei: u64,
-    total_covered_utt: u64,
-    total_covered_nuclei: u64,
+    /// Frames that left the ring (their state is final), for the whole-call figure.
+    gone: Tally,
 }
 
 impl Default for RateTracker {
     fn default() -> Self {
         Self {
             frames: VecDeque::with_capacity(RING + 1),
-            spans: VecDeque::with_capacity(64),
             recent: VecDeque::with_capacity(CALIBRATION_SPANS + 1),
-            total_chars: 0,
-            total_text_voiced_ms: 0,
-            any_text: false,
-            total_utt: 0,
-            total_nuclei: 0,
-            total_covered_utt: 0,
-            total_covered_nuclei: 0,
+            gone: Tally::default(),
         }
     }
 }
@@ -111,54 +150,51 @@ impl RateTracker {
     /// One 10 ms frame: inside an utterance? a syllable nucleus?
     pub fn frame(&mut self, t_ms: u64, utterance: bool, nucleus: bool) {
         if self.frames.len() == RING {
-            self.frames.pop_front();
+            if let Some(old) = self.frames.pop_front() {
+                self.gone.add(&old);
+            }
         }
         self.frames.push_back(FrameBits {
             t_ms,
             utterance,
             nucleus: nucleus && utterance,
             covered: false,
+            chars: 0.0,
         });
-        self.total_utt += u64::from(utterance);
-        self.total_nuclei += u64::from(nucleus && utterance);
     }
 
-    /// A transcript segment of this party: its spoken characters over the voiced time of the
-    /// frames it spans.
+    /// A transcript segment of this party: its spoken characters are spread over the voiced
+    /// frames it spans that no earlier segment covered.
     pub fn transcript(&mut self, start_ms: u64, end_ms: u64, text: &str) {
         let chars = spoken_chars(text);
-        let (mut voiced, mut nuclei) = (0u64, 0u32);
+        let (mut voiced, mut nuclei) = (0u32, 0u32);
+        for f in self
+            .frames
+            .iter()
+            .filter(|f| f.t_ms >= start_ms && f.t_ms < end_ms && !f.covered && f.utterance)
+        {
+            voiced += 1;
+            nuclei += u32::from(f.nucleus);
+        }
+        if voiced == 0 {
+            // No voiced time to put the characters on (the frames are gone, or were never
+            // voice): they cannot make a rate.
+            return;
+        }
+        let per_frame = chars as f32 / voiced as f32;
         for f in self
             .frames
             .iter_mut()
             .filter(|f| f.t_ms >= start_ms && f.t_ms < end_ms && !f.covered)
         {
             f.covered = true;
-            if f.utterance {
-                voiced += 10;
-                nuclei += u32::from(f.nucleus);
-            }
+            f.chars = if f.utterance { per_frame } else { 0.0 };
         }
-        self.total_covered_utt += voiced / 10;
-        self.total_covered_nuclei += u64::from(nuclei);
-        if chars == 0 && voiced == 0 {
-            return;
-        }
-        let span = TextSpan {
-            end_ms,
-            chars,
-            voiced_ms: voiced,
-            nuclei,
-        };
-        self.any_text = true;
-        self.total_chars += chars;
-        self.total_text_voiced_ms += voiced;
-        self.spans.push_back(span);
         if nuclei > 0 && chars > 0 {
             if self.recent.len() == CALIBRATION_SPANS {
                 self.recent.pop_front();
             }
-            self.recent.push_back(span);
+            self.recent.push_back(TextSpan { chars, nuclei });
         }
     }
 
@@ -171,92 +207,39 @@ impl RateTracker {
             .then(|| (chars as f64 / f64::from(nuclei)).clamp(FACTOR_RANGE.0, FACTOR_RANGE.1))
     }
 
-    /// The rate over the `window_ms` before `now_ms`, once there are `min_voiced_ms` of speech.
-    pub fn rate(&mut self, now_ms: u64, window_ms: u64, min_voiced_ms: u64) -> Option<Rate> {
+    /// The rate over the voiced frames of the `window_ms` before `now_ms`, once there are
+    /// `min_voiced_ms` of them. O(window) per call.
+    pub fn rate(&self, now_ms: u64, window_ms: u64, min_voiced_ms: u64) -> Option<Rate> {
         let from = now_ms.saturating_sub(window_ms);
-        while self.spans.front().is_some_and(|s| s.end_ms < from) {
-            self.spans.pop_front();
-        }
-        let (text_chars, text_voiced) = self
-            .spans
-            .iter()
-            .filter(|s| s.end_ms <= now_ms)
-            .fold((0usize, 0u64), |a, s| (a.0 + s.chars, a.1 + s.voiced_ms));
-        let (mut utt, mut nuc) = (0u64, 0u64);
+        let mut tally = Tally::default();
         for f in self.frames.iter().rev() {
             if f.t_ms < from {
                 break;
             }
-            if f.t_ms < now_ms && f.utterance && !f.covered {
-                utt += 10;
-                nuc += u64::from(f.nucleus);
+            if f.t_ms < now_ms {
+                tally.add(f);
             }
         }
-        let voiced = text_voiced + utt;
-        if voiced < min_voiced_ms.max(1) {
-            return None;
-        }
-        let factor = self.factor();
-        let bridged = nuc as f64 * factor.unwrap_or(1.0);
-        let source = match (text_voiced > 0 || text_chars > 0, utt * 5 <= voiced) {
-            (true, true) => RateSource::Transcript,
-            (true, false) => RateSource::Mixed,
-            (false, _) if factor.is_some() => RateSource::Calibrated,
-            (false, _) => RateSource::Acoustic,
-        };
-        let chars = text_chars as f64
-            + if source == RateSource::Transcript {
-                0.0
-            } else {
-                bridged
-            };
-        let time = if source == RateSource::Transcript {
-            text_voiced.max(1)
-        } else {
-            voiced
-        };
-        Some(Rate {
-            chars_per_min: chars * 60_000.0 / time as f64,
-            source,
-            voiced_s: time as f64 / 1000.0,
-        })
+        tally.rate(self.factor(), min_voiced_ms)
     }
 
-    /// The whole call: transcript characters over their voiced time where there is text, the
-    /// calibrated estimate for the speech without text.
+    /// The whole call: transcript characters over their voiced time where there is text,
+    /// nuclei (calibrated when possible) for the speech without text.
     pub fn call_rate(&self) -> Option<Rate> {
-        let uncovered_utt = self.total_utt.saturating_sub(self.total_covered_utt);
-        let uncovered_nuc = self.total_nuclei.saturating_sub(self.total_covered_nuclei);
-        let factor = self.factor();
-        let text_ms = self.total_text_voiced_ms;
-        let (chars, ms, source) =
-            if self.any_text && uncovered_utt * 10 * 5 <= text_ms + uncovered_utt * 10 {
-                (self.total_chars as f64, text_ms, RateSource::Transcript)
-            } else if self.any_text {
-                (
-                    self.total_chars as f64 + uncovered_nuc as f64 * factor.unwrap_or(1.0),
-                    text_ms + uncovered_utt * 10,
-                    RateSource::Mixed,
-                )
-            } else {
-                (
-                    self.total_nuclei as f64,
-                    self.total_utt * 10,
-                    RateSource::Acoustic,
-                )
-            };
-        (ms >= 1000).then(|| Rate {
-            chars_per_min: chars * 60_000.0 / ms as f64,
-            source,
-            voiced_s: ms as f64 / 1000.0,
-        })
+        let mut tally = self.gone;
+        for f in &self.frames {
+            tally.add(f);
+        }
+        tally.rate(self.factor(), 1000)
     }
 }
 
 /// Characters as spoken: each Han character is one syllable; a number written in digits counts
-/// the syllables it is read with (26 → 二十六 = 3, 30 → 三十 = 2, 2024 → 两千零二十四 = 5),
-/// except runs of 5+ digits or with a leading zero (phone, order numbers), read digit by digit;
-/// `.` between digits is 点, `%` is 百分之. Latin words count one per word-ish (a letter run).
+/// the syllables it is read with (26 → 二十六 = 3, 30 → 三十 = 2, 2024 → 两千零二十四 = 6),
+/// except numbers read digit by digit: runs of 5+ digits or with a leading zero (order
+/// numbers), a year (a 4-digit run before 年: 2024年 → 二零二四年), and digit groups joined by
+/// a space or a dash (138 1234 5678, 400-800-1234); `.` between digits is 点, `%` is 百分之.
+/// A run of Latin letters counts one.
 pub fn spoken_chars(text: &str) -> usize {
     let chars: Vec<char> = text.chars().collect();
     let mut n = 0;
@@ -274,7 +257,16 @@ pub fn spoken_chars(text: &str) -> usize {
                 .iter()
                 .filter_map(|c| c.to_digit(10).or_else(|| Some(*c as u32 - '０' as u32)))
                 .collect();
-            n += number_syllables(&digits);
+            let is_digit = |k: usize| chars.get(k).is_some_and(|c| c.is_ascii_digit());
+            let grouped =
+                (start >= 2 && matches!(chars[start - 1], ' ' | '-') && is_digit(start - 2))
+                    || (matches!(chars.get(i), Some(' ' | '-')) && is_digit(i + 1));
+            let year = digits.len() == 4 && chars.get(i) == Some(&'年');
+            n += if grouped || year {
+                digits.len()
+            } else {
+                number_syllables(&digits)
+            };
             // decimal part: 点 + one per digit
             if i + 1 < chars.len() && chars[i] == '.' && chars[i + 1].is_ascii_digit() {
                 n += 1;
@@ -354,6 +346,9 @@ mod tests {
         assert_eq!(spoken_chars("100"), 2, "一百");
         assert_eq!(spoken_chars("10086"), 5, "digit by digit");
         assert_eq!(spoken_chars("3.5%"), 6, "百分之三点五");
+        assert_eq!(spoken_chars("2024年"), 5, "二零二四年");
+        assert_eq!(spoken_chars("138 1234 5678"), 11, "digit by digit");
+        assert_eq!(spoken_chars("400-800-1234"), 10, "digit by digit");
         assert_eq!(spoken_chars("offer嘛"), 2);
         assert_eq!(spoken_chars("，。？"), 0);
     }

@@ -101,16 +101,6 @@ impl Matcher {
             self.text.matches(&w).count()
         }
     }
-
-    /// Characters of speech (for the transcript-based rate).
-    pub fn char_count(&self) -> usize {
-        self.chars.iter().filter(|c| !c.is_ascii()).count()
-            + self
-                .text
-                .split(|c: char| !c.is_ascii_alphanumeric())
-                .filter(|w| !w.is_empty())
-                .count()
-    }
 }
 
 #[cfg(test)]

@@ -106,6 +106,9 @@ pub struct Decoded {
     pub text: String,
     pub wall_s: f64,
     pub audio_s: f64,
+    /// `analyze` only: the agent's rate as the coach reports it, and the utterance time.
+    pub rate: Option<callcoach_coach::rate::Rate>,
+    pub utterance_s: f64,
 }
 
 /// The clip (its first channel, at 16 kHz through the same resampler) decoded in one piece with
@@ -138,6 +141,8 @@ pub fn whole_clip(
         text,
         wall_s: t.elapsed().as_secs_f64(),
         audio_s: audio.len() as f64 / 16_000.0,
+        rate: None,
+        utterance_s: 0.0,
     })
 }
 
@@ -172,21 +177,32 @@ pub fn streamed(
     cfg: AsrConfig,
 ) -> anyhow::Result<(Decoded, Box<dyn callcoach_asr::Transcriber>)> {
     let t = Instant::now();
+    // The agent's rate as the coach computes it (frames, then the transcript).
+    let mut rate = callcoach_coach::rate::RateTracker::default();
     let (report, outcome, back) = crate::transcribe::analyze_with_model(
         &mono_input(path),
         &CallConfig::default(),
         backend,
         model,
         cfg,
-        &mut |_| {},
+        &mut |o| {
+            if let callcoach_audio::call::CallOutput::Frame(Party::Agent, f) = o {
+                rate.frame(f.index * 10, f.utterance, f.nucleus);
+            }
+        },
     )?;
     let wall_s = t.elapsed().as_secs_f64();
     let back = back.context("the Whisper worker did not hand the model back")?;
+    for s in &outcome.segments {
+        rate.transcript(s.start_ms, s.end_ms, &s.text);
+    }
     Ok((
         Decoded {
             text: outcome.segments.iter().map(|s| s.text.as_str()).collect(),
             wall_s,
             audio_s: report.summary.duration_s,
+            rate: rate.call_rate(),
+            utterance_s: report.agent.utterance_time_s,
         },
         back,
     ))

@@ -62,6 +62,10 @@ pub struct AsrConfig {
     pub audio_ctx: Option<i32>,
     /// 1: greedy decoding; more: beam search with this many beams.
     pub beam_size: usize,
+    /// whisper.cpp's temperature fallback (re-decode with sampling when the output looks
+    /// bad). Off: sampling draws from a random generator that lives in the decoding state, so
+    /// the same audio would come out differently depending on what was decoded before it.
+    pub temperature_fallback: bool,
     /// Run Whisper at the lowest scheduling priority (nice 19; whisper.cpp's compute threads
     /// inherit it), so it can use every core and still never delay the audio path (live).
     pub background: bool,
@@ -76,6 +80,7 @@ impl Default for AsrConfig {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
             audio_ctx: None,
             beam_size: 1,
+            temperature_fallback: false,
             background: false,
             guard: GuardConfig::default(),
         }

@@ -60,6 +60,10 @@ impl Transcriber for WhisperTranscriber {
             SamplingStrategy::Greedy { best_of: 1 }
         });
         p.set_language(Some(&cfg.language));
+        p.set_temperature(0.0);
+        if !cfg.temperature_fallback {
+            p.set_temperature_inc(0.0);
+        }
         p.set_initial_prompt(&cfg.initial_prompt);
         p.set_n_threads(cfg.threads as i32);
         p.set_audio_ctx(cfg.audio_ctx_for(audio.len()));

@@ -57,6 +57,9 @@ const CALIBRATION_SPANS: usize = 30;
 const CALIBRATION_MIN_CHARS: usize = 15;
 /// The calibration factor is kept within these bounds (a bad transcript cannot run away).
 pub const FACTOR_RANGE: (f64, f64) = (0.6, 1.6);
+/// Spans with at least this many nuclei are checked for plausible text (characters per
+/// nucleus within [`FACTOR_RANGE`]).
+const PLAUSIBLE_MIN_NUCLEI: u32 = 8;
 /// Text must cover this share of the voiced time for a figure to count as transcript-based.
 const TRANSCRIPT_SHARE: f64 = 0.8;
 
@@ -180,6 +183,14 @@ impl RateTracker {
             // No voiced time to put the characters on (the frames are gone, or were never
             // voice): they cannot make a rate.
             return;
+        }
+        if nuclei >= PLAUSIBLE_MIN_NUCLEI {
+            let ratio = chars as f64 / f64::from(nuclei);
+            if !(FACTOR_RANGE.0..=FACTOR_RANGE.1).contains(&ratio) {
+                // A Mandarin character is a syllable: text this far from the syllables heard
+                // was not recognised (dropped or invented); the nuclei stand in for it.
+                return;
+            }
         }
         let per_frame = chars as f32 / voiced as f32;
         for f in self

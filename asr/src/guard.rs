@@ -207,11 +207,20 @@ mod tests {
             "谢谢您的来电。再见！"
         );
         assert_eq!(
-            collapse_repeats("再见", &mut prev),
+            collapse_repeats("再见！", &mut prev),
+            "再见！",
+            "short lines repeat for real"
+        );
+        assert_eq!(
+            collapse_repeats("祝您生活愉快。", &mut prev),
+            "祝您生活愉快。"
+        );
+        assert_eq!(
+            collapse_repeats("祝您生活愉快", &mut prev),
             "",
             "the next segment repeating it"
         );
-        assert_eq!(collapse_repeats("好的，再见。", &mut prev), "好的，再见。");
+        assert_eq!(collapse_repeats("喂？喂？", &mut String::new()), "喂？喂？");
         let mut prev = String::new();
         assert_eq!(
             collapse_repeats("好的。您好。好的。", &mut prev),

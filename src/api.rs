@@ -1,6 +1,9 @@
 //! The local call-control API a softphone or CTI connector drives during `live`:
-//! `POST /v1/call/start`, `/v1/call/end`, `/v1/hold/start`, `/v1/hold/end`. Listens on the
-//! address given (keep it on 127.0.0.1). The routing is a pure function, tested without a
+//! `POST /v1/call/start`, `/v1/call/end`, `/v1/hold/start`, `/v1/hold/end`. Anyone who can
+//! reach it can end or hold the agent's call, so it listens on a loopback address unless a
+//! token is configured, and then every request must carry `Authorization: Bearer TOKEN`.
+//! Repeated starts and holds are idempotent (the pipeline ignores a start during a call and a
+//! hold start during a hold). The routing and the checks are pure functions, tested without a
 //! network.
 
 use std::net::SocketAddr;
@@ -8,6 +11,31 @@ use std::net::SocketAddr;
 use crossbeam_channel::Sender;
 
 use crate::live::Control;
+
+/// Whether `addr` may serve the API: loopback always; any other address only with a token.
+pub fn check_bind(addr: &SocketAddr, token: Option<&str>) -> anyhow::Result<()> {
+    match token {
+        _ if addr.ip().is_loopback() => Ok(()),
+        Some(t) if t.len() >= 16 => Ok(()),
+        Some(_) => anyhow::bail!("--api {addr}: the API token must be at least 16 characters"),
+        None => anyhow::bail!(
+            "--api {addr}: not a loopback address; anyone on the network could end or hold the agent's call. Use 127.0.0.1:PORT, or set a token with --api-token-file FILE (or CALLCOACH_API_TOKEN) that every request must send as `Authorization: Bearer TOKEN`"
+        ),
+    }
+}
+
+/// Whether a request's `Authorization` header carries the token (constant time over the
+/// token's length). Without a configured token every request passes (loopback only).
+pub fn authorized(token: Option<&str>, authorization: Option<&str>) -> bool {
+    let Some(want) = token else {
+        return true;
+    };
+    let Some(got) = authorization.and_then(|h| h.strip_prefix("Bearer ")) else {
+        return false;
+    };
+    let (a, b) = (want.as_bytes(), got.trim().as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
 
 /// What a request asks for: (status, JSON body, control to apply).
 pub fn route(method: &str, path: &str) -> (u16, String, Option<Control>) {
@@ -28,8 +56,17 @@ pub fn route(method: &str, path: &str) -> (u16, String, Option<Control>) {
 }
 
 /// Serves the API on its own thread until the process ends; returns the bound address.
-pub fn serve(addr: &str, control: Sender<Control>) -> anyhow::Result<SocketAddr> {
-    let server = tiny_http::Server::http(addr)
+/// Refuses a non-loopback address without a token (see [`check_bind`]).
+pub fn serve(
+    addr: &str,
+    token: Option<String>,
+    control: Sender<Control>,
+) -> anyhow::Result<SocketAddr> {
+    let wanted: SocketAddr = addr
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--api {addr}: not an IP:PORT address ({e})"))?;
+    check_bind(&wanted, token.as_deref())?;
+    let server = tiny_http::Server::http(wanted)
         .map_err(|e| anyhow::anyhow!("{addr}: cannot listen for the call-control API: {e}"))?;
     let bound = server
         .server_addr()
@@ -39,7 +76,21 @@ pub fn serve(addr: &str, control: Sender<Control>) -> anyhow::Result<SocketAddr>
         .name("callcoach-api".into())
         .spawn(move || {
             for request in server.incoming_requests() {
-                let (status, body, c) = route(request.method().as_str(), request.url());
+                let auth = request
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv("Authorization"))
+                    .map(|h| h.value.as_str().to_string());
+                let (status, body, c) = if authorized(token.as_deref(), auth.as_deref()) {
+                    route(request.method().as_str(), request.url())
+                } else {
+                    (
+                        401,
+                        r#"{"error":"missing or wrong token: send Authorization: Bearer TOKEN"}"#
+                            .into(),
+                        None,
+                    )
+                };
                 if let Some(c) = c {
                     let _ = control.send(c);
                 }
@@ -68,5 +119,41 @@ mod tests {
         assert_eq!(route("POST", "/v1/call/start").2, Some(Control::CallStart));
         assert_eq!(route("GET", "/v1/hold/start").0, 405);
         assert_eq!(route("POST", "/v1/coffee").0, 404);
+    }
+
+    #[test]
+    fn only_loopback_without_a_token_and_every_request_checked_with_one() {
+        let any: SocketAddr = "0.0.0.0:7788".parse().unwrap();
+        let lan: SocketAddr = "192.168.1.20:7788".parse().unwrap();
+        let lo: SocketAddr = "127.0.0.1:7788".parse().unwrap();
+        let lo6: SocketAddr = "[::1]:7788".parse().unwrap();
+        assert!(check_bind(&lo, None).is_ok() && check_bind(&lo6, None).is_ok());
+        let e = check_bind(&any, None).unwrap_err().to_string();
+        assert!(
+            e.contains("not a loopback address") && e.contains("--api-token-file"),
+            "{e}"
+        );
+        assert!(check_bind(&lan, None).is_err());
+        assert!(
+            check_bind(&lan, Some("short")).is_err(),
+            "a guessable token is refused"
+        );
+        let token = "0123456789abcdef-long";
+        assert!(check_bind(&any, Some(token)).is_ok());
+        assert!(authorized(None, None), "loopback without a token");
+        assert!(authorized(
+            Some(token),
+            Some("Bearer 0123456789abcdef-long")
+        ));
+        assert!(!authorized(Some(token), None));
+        assert!(!authorized(
+            Some(token),
+            Some("Bearer 0123456789abcdef-lonG")
+        ));
+        assert!(!authorized(Some(token), Some("Bearer 0123456789abcdef")));
+        assert!(!authorized(
+            Some(token),
+            Some("Basic 0123456789abcdef-long")
+        ));
     }
 }

@@ -1153,25 +1153,29 @@ impl Pipeline {
         if let Some(call) = self.call.as_mut() {
             // Call time now: what has entered the analyser.
             let t_ms = call.call_ms();
-            let e = match c {
-                Control::HoldStart => {
+            // Idempotent: a repeated hold start (or end) changes nothing and logs nothing.
+            let e = match (c, call.hold_since) {
+                (Control::HoldStart, None) => {
                     call.hold_since = Some(t_ms);
                     Some(Event::HoldStart { t_ms })
                 }
-                Control::HoldEnd => {
+                (Control::HoldEnd, Some(_)) => {
                     call.hold_since = None;
                     Some(Event::HoldEnd { t_ms })
                 }
                 _ => None,
             };
+            let changed = e.is_some();
             if let Some(e) = e {
                 call.controls.push(e.clone());
                 call.feed.control(e);
             }
-            let _ = self.ui.try_send(UiEvent::Control {
-                control: c,
-                call_ms: t_ms,
-            });
+            if changed || c == Control::CallStart {
+                let _ = self.ui.try_send(UiEvent::Control {
+                    control: c,
+                    call_ms: t_ms,
+                });
+            }
         }
         Ok(())
     }

@@ -93,6 +93,11 @@ enum Command {
         /// e.g. 127.0.0.1:7788.
         #[arg(long)]
         api: Option<String>,
+        /// A file holding the API token (at least 16 characters): every request must send
+        /// `Authorization: Bearer TOKEN`. Needed for a non-loopback --api address. Also
+        /// $CALLCOACH_API_TOKEN.
+        #[arg(long)]
+        api_token_file: Option<PathBuf>,
         /// Replay at real-time pace (otherwise as fast as possible).
         #[arg(long)]
         realtime: bool,
@@ -260,6 +265,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             seconds,
             ring_ms,
             api,
+            api_token_file,
             realtime,
             ui,
             rules,
@@ -319,7 +325,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (control_tx, control_rx) = crossbeam_channel::unbounded();
             let control_tx_ui = control_tx.clone();
             if let Some(addr) = api {
-                let bound = callcoach::api::serve(&addr, control_tx)?;
+                let token = match api_token_file {
+                    Some(f) => Some(
+                        std::fs::read_to_string(&f)
+                            .with_context(|| format!("{}: cannot read the API token", f.display()))?
+                            .trim()
+                            .to_string(),
+                    ),
+                    None => std::env::var("CALLCOACH_API_TOKEN")
+                        .ok()
+                        .filter(|t| !t.is_empty()),
+                };
+                let bound = callcoach::api::serve(&addr, token, control_tx)?;
                 println!("call-control API on http://{bound}");
             }
             let devices = match (stereo_device, agent_device) {

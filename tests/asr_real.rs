@@ -79,22 +79,7 @@ fn analyze_matches_whole_clip_decoding_on_held_out_recordings_and_a_long_monolog
 
     let dir = tmpdir();
     let gap = dir.path().join("gap.wav");
-    tool(
-        "sox",
-        &[
-            "-n",
-            "-r",
-            "16000",
-            "-c",
-            "1",
-            "-b",
-            "16",
-            p(&gap),
-            "trim",
-            "0",
-            "0.25",
-        ],
-    );
+    silence(&gap, "0.25", "1");
     let mut args: Vec<String> = Vec::new();
     for c in &talk {
         args.push(c.path.display().to_string());

@@ -256,12 +256,17 @@ fn free_addr() -> String {
 }
 
 fn post(addr: &str, path: &str) -> String {
+    post_auth(addr, path, None)
+}
+
+fn post_auth(addr: &str, path: &str, token: Option<&str>) -> String {
     use std::io::{Read, Write};
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     for _ in 0..100 {
         if let Ok(mut s) = std::net::TcpStream::connect(addr) {
             write!(
                 s,
-                "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                "POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
             )
             .unwrap();
             let mut r = String::new();
@@ -300,11 +305,20 @@ fn the_call_control_api_starts_holds_and_ends_a_call() {
         "{r}"
     );
     std::thread::sleep(std::time::Duration::from_millis(1000));
-    let r = post(&addr, "/v1/hold/start");
-    assert!(
-        r.starts_with("HTTP/1.1 200") && r.contains("HoldStart"),
-        "{r}"
-    );
+    // 50 concurrent hold requests (a retrying CTI connector): one hold.
+    let posts: Vec<_> = (0..50)
+        .map(|_| {
+            let a = addr.clone();
+            std::thread::spawn(move || post(&a, "/v1/hold/start"))
+        })
+        .collect();
+    for h in posts {
+        let r = h.join().unwrap();
+        assert!(
+            r.starts_with("HTTP/1.1 200") && r.contains("HoldStart"),
+            "{r}"
+        );
+    }
     std::thread::sleep(std::time::Duration::from_millis(1000));
     post(&addr, "/v1/hold/end");
     post(&addr, "/v1/call/end");
@@ -328,6 +342,76 @@ fn the_call_control_api_starts_holds_and_ends_a_call() {
     assert!(
         t.contains("hold_start") && t.contains("hold_end") && t.contains("call_end"),
         "{t}"
+    );
+    assert_eq!(
+        t.matches("hold_start").count(),
+        1,
+        "repeated holds are one: {t}"
+    );
+    assert_eq!(text.matches("● HoldStart").count(), 1, "{text}");
+}
+
+#[test]
+fn the_api_listens_beyond_loopback_only_with_a_token_and_checks_it() {
+    let dir = tmpdir();
+    let port = free_addr().rsplit(':').next().unwrap().to_string();
+    let open = format!("0.0.0.0:{port}");
+    let refused = callcoach(&[
+        "live",
+        "--input",
+        p(&audio("funasr-asr_example.wav")),
+        "--api",
+        &open,
+        "--out",
+        p(dir.path()),
+        "--no-asr",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        e.contains("not a loopback address") && e.contains("token"),
+        "{e}"
+    );
+
+    let token = "a-long-enough-test-token-1234";
+    let child = cmd()
+        .args([
+            "live",
+            "--input",
+            p(&audio("funasr-asr_example.wav")),
+            "--realtime",
+            "--call-start",
+            "api",
+            "--api",
+            &open,
+            "--out",
+            p(dir.path()),
+            "--no-asr",
+        ])
+        .env("CALLCOACH_API_TOKEN", token)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let here = format!("127.0.0.1:{port}");
+    let r = post(&here, "/v1/call/start");
+    assert!(r.starts_with("HTTP/1.1 401"), "no token: {r}");
+    let r = post_auth(
+        &here,
+        "/v1/call/start",
+        Some("a-long-enough-test-token-9999"),
+    );
+    assert!(r.starts_with("HTTP/1.1 401"), "wrong token: {r}");
+    let r = post_auth(&here, "/v1/call/start", Some(token));
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let r = post_auth(&here, "/v1/call/end", Some(token));
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        reports(dir.path()).len(),
+        1,
+        "one call, started and ended with the token: {text}"
     );
 }
 

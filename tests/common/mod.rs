@@ -103,6 +103,26 @@ pub fn analyze_with(path: &Path, caller: Option<&Path>) -> CallReport {
     .unwrap_or_else(|e| panic!("analyze {}: {e}", path.display()))
 }
 
+/// `secs` seconds of digital silence, 16 kHz 16-bit, `channels` channels (sox).
+pub fn silence(path: &Path, secs: &str, channels: &str) {
+    tool(
+        "sox",
+        &[
+            "-n",
+            "-r",
+            "16000",
+            "-c",
+            channels,
+            "-b",
+            "16",
+            p(path),
+            "trim",
+            "0",
+            secs,
+        ],
+    );
+}
+
 /// The `callcoach` binary, hermetic: it sees no Whisper model installed on this machine (an
 /// empty model directory, no $CALLCOACH_MODEL), so a test gets ASR only with `--model`.
 pub fn cmd() -> Command {

@@ -387,9 +387,14 @@ impl Coach {
         while self.shown.front().is_some_and(|&t| t + 60_000 <= now) {
             self.shown.pop_front();
         }
+        let severity = severity.unwrap_or(default_severity);
+        // The per-minute cap keeps the agent from being flooded; a critical warning (forbidden
+        // phrase, abuse) is always shown, and counts toward the cap for the others.
         let hidden = if mode == Mode::Log {
             Some(Hidden::LogOnly)
-        } else if self.shown.len() >= self.book.settings.max_warnings_per_minute as usize {
+        } else if severity != Severity::Critical
+            && self.shown.len() >= self.book.settings.max_warnings_per_minute as usize
+        {
             Some(Hidden::RateCapped)
         } else {
             self.shown.push_back(now);
@@ -398,7 +403,7 @@ impl Coach {
         let warning = Warning {
             id,
             rule: rule.to_string(),
-            severity: severity.unwrap_or(default_severity),
+            severity,
             party,
             state: WarningState::Raised,
             t_ms: now,

@@ -644,6 +644,35 @@ fn alert_fatigue_cooldown_cap_and_trial_mode() {
         10,
         "capped warnings are still in the report"
     );
+    // A critical warning is never hidden by the cap: forbidden phrases after the cap is full.
+    let mut s = Script::new(60.0).talk(talk(Party::Agent, 0.5, 59.0));
+    for k in 0..6 {
+        s = s.event(Event::LoudnessJump {
+            party: Party::Agent,
+            t_ms: 2000 + k * 1000,
+            onset_ms: 2000 + k * 1000,
+            rise_db: 10.0,
+        });
+    }
+    let s = s.say(Party::Agent, 20.0, 22.0, "您看错了").say(
+        Party::Agent,
+        30.0,
+        32.0,
+        "我们公司的规定就这样",
+    );
+    let mut book = RuleBook::default_book();
+    book.rules.gradual.cooldown_s = 0.0;
+    let w = s.run_with(book, None);
+    assert!(
+        raised(&w, "gradual").iter().any(|x| x.hidden.is_some()),
+        "the cap is full: {w:#?}"
+    );
+    let forbidden = raised(&w, "forbidden");
+    assert_eq!(forbidden.len(), 2, "{w:#?}");
+    assert!(
+        forbidden.iter().all(|x| x.hidden.is_none()),
+        "{forbidden:#?}"
+    );
     // Cooldown: a dead-air warning cannot come back within 10 s of clearing.
     let s = Script::new(31.0)
         .talk(talk(Party::Agent, 0.5, 3.0))

@@ -105,6 +105,78 @@ fn two_mono_files_equal_the_stereo_call() {
     assert_eq!(split.mutual_silences, stereo.mutual_silences);
 }
 
+/// Bytes in the middle of a file scrambled: one damaged stretch, not a broken file.
+fn damage(src: &Path, out: &Path) {
+    let mut d = std::fs::read(src).expect("read");
+    let mid = d.len() / 2;
+    for b in &mut d[mid..mid + 300] {
+        *b = b.wrapping_mul(7).wrapping_add(13);
+    }
+    std::fs::write(out, d).expect("write");
+}
+
+#[test]
+fn a_damaged_stretch_is_skipped_counted_and_filled_so_the_parties_stay_aligned() {
+    let dir = tmpdir();
+    let demo = fixture("demo-call.wav");
+    let reference = analyze(&demo);
+    let flac = dir.path().join("demo.flac");
+    tool("sox", &[p(&demo), p(&flac)]);
+    let mp3 = dir.path().join("demo.mp3");
+    tool(
+        "ffmpeg",
+        &["-loglevel", "error", "-i", p(&demo), "-b:a", "64k", p(&mp3)],
+    );
+    // two mono files, only the agent's damaged: the caller must not slide against it
+    let (a, c) = (
+        dir.path().join("agent.flac"),
+        dir.path().join("caller.flac"),
+    );
+    tool("sox", &[p(&demo), p(&a), "remix", "1"]);
+    tool("sox", &[p(&demo), p(&c), "remix", "2"]);
+    for (src, caller) in [(&flac, None), (&mp3, None), (&a, Some(&c))] {
+        let bad = dir.path().join(format!(
+            "bad-{}",
+            src.file_name().unwrap().to_string_lossy()
+        ));
+        damage(src, &bad);
+        let r = analyze_with(&bad, caller.map(|c| c.as_path()));
+        let w = r
+            .warnings
+            .iter()
+            .find(|w| w.code == "damaged-packets")
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: no damaged-packets warning: {:?}",
+                    bad.display(),
+                    r.warnings
+                )
+            });
+        assert!(w.message.contains("silence"), "{}", w.message);
+        assert!(
+            (r.summary.duration_s - reference.summary.duration_s).abs() < 0.1,
+            "{}: {} s, the whole call",
+            bad.display(),
+            r.summary.duration_s
+        );
+        // the agent's loudness jump (25 s) and the caller's talk-over (28 s), after the damage
+        // at about 19 s, are where they were
+        let jump = r.agent.loudness_jumps.first().expect("jump").time_s;
+        let want = reference.agent.loudness_jumps[0].time_s;
+        assert!(
+            (jump - want).abs() < 0.35,
+            "{}: jump at {jump}, not {want}",
+            bad.display()
+        );
+        let (t, want) = (&r.talk_overs[0], &reference.talk_overs[0]);
+        assert!(
+            (t.start_s - want.start_s).abs() < 0.2 && (t.end_s - want.end_s).abs() < 0.2,
+            "{}: talk-over {t:?}, not {want:?}",
+            bad.display()
+        );
+    }
+}
+
 #[test]
 fn mono_file_is_agent_only_and_says_so() {
     let text = run_ok(&["analyze", p(&audio("paddlespeech-zh.wav"))]);
@@ -202,7 +274,15 @@ fn bad_input_gets_one_clear_line_and_exit_code_2() {
     for b in bytes.iter_mut().skip(8000).take(4000) {
         *b ^= 0x5a;
     }
-    std::fs::write(&corrupt, bytes).expect("write");
+    std::fs::write(&corrupt, &bytes).expect("write");
+    // A damaged stretch is skipped, filled and reported, not the end of the analysis…
+    let text = run_ok(&["analyze", p(&corrupt)]);
+    assert!(text.contains("damaged-packets"), "{text}");
+    // …but a file damaged from there to its end is.
+    for b in bytes.iter_mut().skip(8000) {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&corrupt, &bytes).expect("write");
     run_err(&["analyze", p(&corrupt)], &corrupt, "corrupt");
 
     let opus = d.join("call.opus");

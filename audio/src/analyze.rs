@@ -453,10 +453,26 @@ pub fn analyze_call_tapped(
             }
         }
     }
+    let mut warnings = warnings;
     for src in &sources {
         let d = &src.decoder;
+        let (skipped, filled) = d.damaged();
+        if filled > 0 {
+            warnings.push(InputWarning {
+                code: "damaged-packets".into(),
+                party: None,
+                message: format!(
+                    "{}: {skipped} damaged packet(s) and unreadable data replaced by {:.2} s of silence (the parties stay aligned)",
+                    d.path().display(),
+                    filled as f64 / d.rate() as f64
+                ),
+            });
+        }
         if let Some(declared) = d.declared_frames() {
-            if d.decoded_frames() < declared && !input.allow_truncated {
+            // A damaged packet whose length the stream did not say may leave the total short by
+            // up to a packet or so: that is the damage already reported, not a truncation.
+            let slack = skipped * 2 * d.packet_frames();
+            if d.decoded_frames() + slack < declared && !input.allow_truncated {
                 return Err(AudioError::Corrupt {
                     path: d.path().to_path_buf(),
                     detail: format!(

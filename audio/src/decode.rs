@@ -26,9 +26,28 @@ pub struct Decoder {
     declared_frames: Option<u64>,
     decoded_frames: u64,
     buffer: Option<SampleBuffer<f32>>,
+    /// The block handed out: the packet's samples, after any silence standing in for damaged
+    /// data before it.
+    out: Vec<f32>,
     pending_first: bool,
     codec: String,
+    /// Timestamp of the first packet, and the frames decoded since: where the next packet
+    /// should start (a reader that resynced past damaged data starts later).
+    first_ts: Option<u64>,
+    skipped_packets: u64,
+    filled_frames: u64,
+    consecutive_bad: u32,
+    /// Frames of the last good packet (the length of a skipped one that does not say).
+    last_frames: u64,
+    /// Packet timestamps count frames (time base 1/rate), so gaps in them can be measured.
+    ts_in_frames: bool,
 }
+
+/// A run of this many undecodable packets in a row is a broken file, not a damaged packet.
+const MAX_CONSECUTIVE_BAD: u32 = 50;
+/// Silence put in for one damaged stretch is at most this long; a packet or a timestamp that
+/// claims more is corrupt itself (and must not make us allocate for it).
+const MAX_FILL_S: u64 = 30;
 
 impl std::fmt::Debug for Decoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -109,8 +128,18 @@ impl Decoder {
             declared_frames: params.n_frames,
             decoded_frames: 0,
             buffer: None,
+            out: Vec::new(),
             pending_first: false,
             codec,
+            first_ts: None,
+            skipped_packets: 0,
+            filled_frames: 0,
+            consecutive_bad: 0,
+            last_frames: 0,
+            ts_in_frames: params
+                .time_base
+                .zip(params.sample_rate)
+                .is_some_and(|(tb, rate)| tb.numer == 1 && tb.denom == rate),
         };
         // Decode the first packet now: some formats state rate/channels only there, and a file
         // whose first packet is broken should fail at open, not half-way through analysis.
@@ -166,15 +195,35 @@ impl Decoder {
         self.decoded_frames
     }
 
+    /// Packets that could not be decoded and were replaced by silence of their length, and
+    /// the frames of silence put in for them and for data a reader skipped to resync.
+    pub fn damaged(&self) -> (u64, u64) {
+        (self.skipped_packets, self.filled_frames)
+    }
+
     /// Next block of interleaved samples, or `None` at the end of the stream.
-    /// Allocates only when a packet is larger than any before it.
+    /// Allocates only when a block is larger than any before it.
     pub fn next_block(&mut self) -> Result<Option<&[f32]>, AudioError> {
         if self.pending_first {
             self.pending_first = false;
         } else if !self.decode_next()? {
             return Ok(None);
         }
-        Ok(self.buffer.as_ref().map(|b| b.samples()))
+        Ok(Some(&self.out))
+    }
+
+    /// Frames of the last good packet (the size of a packet in this stream).
+    pub fn packet_frames(&self) -> u64 {
+        self.last_frames
+    }
+
+    /// `frames` of silence as the next block (damaged data keeps its length, so the parties
+    /// stay aligned).
+    fn silence(&mut self, frames: u64) {
+        self.out.clear();
+        self.out.resize(frames as usize * self.channels.max(1), 0.0);
+        self.filled_frames += frames;
+        self.decoded_frames += frames;
     }
 
     /// Decodes the next packet of our track into `self.buffer`; false at end of stream.
@@ -190,10 +239,28 @@ impl Decoder {
             if packet.track_id() != self.track_id {
                 continue;
             }
+            let (ts, dur) = (packet.ts(), packet.dur());
             let decoded = match self.decoder.decode(&packet) {
                 Ok(d) => d,
+                // One damaged packet after good ones: silence of its length, counted.
+                Err(SymError::DecodeError(_))
+                    if self.decoded_frames > 0 && self.consecutive_bad < MAX_CONSECUTIVE_BAD =>
+                {
+                    self.consecutive_bad += 1;
+                    self.skipped_packets += 1;
+                    let frames = if dur > 0 { dur } else { self.last_frames };
+                    if frames > MAX_FILL_S * u64::from(self.rate) {
+                        return Err(AudioError::Corrupt {
+                            path: self.path.clone(),
+                            detail: format!("a damaged packet claims {frames} frames"),
+                        });
+                    }
+                    self.silence(frames);
+                    return Ok(true);
+                }
                 Err(e) => return Err(classify(&self.path, e, "could not decode a packet")),
             };
+            self.consecutive_bad = 0;
             let spec = *decoded.spec();
             let frames = decoded.frames();
             if frames == 0 {
@@ -225,10 +292,35 @@ impl Decoder {
             if !fits {
                 self.buffer = Some(SampleBuffer::new(need, spec));
             }
+            // Data the reader skipped to resync (its next packet starts later than the last one
+            // ended): silence of that length first.
+            let first = *self.first_ts.get_or_insert(ts);
+            let expected = first + self.decoded_frames;
+            let gap = ts.saturating_sub(expected);
+            if gap > MAX_FILL_S * u64::from(self.rate)
+                && self.ts_in_frames
+                && self.decoded_frames > 0
+            {
+                return Err(AudioError::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!(
+                        "the stream jumps {:.1} s ahead; the data in between is missing",
+                        gap as f64 / f64::from(self.rate.max(1))
+                    ),
+                });
+            }
+            self.out.clear();
+            if gap > 0 && self.decoded_frames > 0 && self.ts_in_frames {
+                self.out.resize(gap as usize * self.channels, 0.0);
+                self.filled_frames += gap;
+                self.decoded_frames += gap;
+            }
             if let Some(buf) = self.buffer.as_mut() {
                 buf.copy_interleaved_ref(decoded);
+                self.out.extend_from_slice(buf.samples());
             }
             self.decoded_frames += frames as u64;
+            self.last_frames = frames as u64;
             return Ok(true);
         }
     }

@@ -10,3 +10,4 @@ pub mod live;
 pub mod report;
 pub mod screen;
 pub mod transcribe;
+pub mod uitx;

@@ -38,6 +38,7 @@ use rtrb::RingBuffer;
 use crate::coaching::CoachFeed;
 use crate::report::{AsrReport, CoachReport, FullReport, SpeechRates};
 use crate::transcribe::{to_segment, AsrOutcome};
+use crate::uitx::UiTx;
 
 /// Call control from outside the audio (local HTTP API, overlay hotkeys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -667,7 +668,7 @@ struct EndedCall {
 fn finish_call(
     c: EndedCall,
     cfg: &LiveConfig,
-    ui: &Sender<UiEvent>,
+    ui: &UiTx,
 ) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
     let EndedCall {
         id,
@@ -699,7 +700,7 @@ fn finish_call(
                     continue;
                 }
                 let seg = to_segment(o);
-                let _ = ui.try_send(UiEvent::Transcript {
+                ui.send(UiEvent::Transcript {
                     segment: seg.clone(),
                     latency_ms: latency,
                 });
@@ -732,7 +733,7 @@ fn finish_call(
     let seen = feed.seen();
     let (coach, warnings) = feed.finish(end_ms);
     for w in &warnings[seen..] {
-        let _ = ui.try_send(UiEvent::Warning {
+        ui.send(UiEvent::Warning {
             warning: Box::new(w.clone()),
             latency_ms: None,
         });
@@ -853,7 +854,7 @@ struct Pipeline {
     parties: usize,
     /// Wall-clock instant of stream sample 0 (real-time sources), for latencies.
     clock: Option<Instant>,
-    ui: Sender<UiEvent>,
+    ui: UiTx,
     history: [History; 2],
     lost: [Option<Lost>; 2],
     /// Idle: the analyser behind meters and auto-start, with its first stream sample.
@@ -989,7 +990,7 @@ impl Pipeline {
             let back = self.history[p.index()].since(start);
             call.push(p, &back, &mut self.meters)?;
         }
-        let _ = self.ui.try_send(UiEvent::CallStarted { id, how });
+        self.ui.send(UiEvent::CallStarted { id, how });
         self.call = Some(call);
         self.send_warnings();
         Ok(())
@@ -1092,7 +1093,7 @@ impl Pipeline {
             .name("callcoach-call-end".into())
             .spawn(move || match finish_call(ended, &cfg, &ui) {
                 Ok((report, recording)) => {
-                    let _ = ui.send(UiEvent::CallEnded {
+                    ui.send(UiEvent::CallEnded {
                         id,
                         call_ms: end_ms,
                         report,
@@ -1100,7 +1101,7 @@ impl Pipeline {
                     });
                 }
                 Err(e) => {
-                    let _ = ui.send(UiEvent::Note(format!("call {id}: {e:#}")));
+                    ui.send(UiEvent::Note(format!("call {id}: {e:#}")));
                 }
             })?;
         self.finishers.push(handle);
@@ -1121,10 +1122,10 @@ impl Pipeline {
         }
     }
 
-    fn send_from(ui: &Sender<UiEvent>, feed: &mut CoachFeed, origin: Option<Instant>) {
+    fn send_from(ui: &UiTx, feed: &mut CoachFeed, origin: Option<Instant>) {
         for w in feed.take_new() {
             let latency_ms = origin.map(|t0| latency_after(t0, w.t_ms));
-            let _ = ui.try_send(UiEvent::Warning {
+            ui.send(UiEvent::Warning {
                 warning: Box::new(w.clone()),
                 latency_ms,
             });
@@ -1141,7 +1142,7 @@ impl Pipeline {
             }
             Control::CallEnd => {
                 let t = self.call.as_ref().map(CallSession::call_ms).unwrap_or(0);
-                let _ = self.ui.try_send(UiEvent::Control {
+                self.ui.send(UiEvent::Control {
                     control: c,
                     call_ms: t,
                 });
@@ -1171,7 +1172,7 @@ impl Pipeline {
                 call.feed.control(e);
             }
             if changed || c == Control::CallStart {
-                let _ = self.ui.try_send(UiEvent::Control {
+                self.ui.send(UiEvent::Control {
                     control: c,
                     call_ms: t_ms,
                 });
@@ -1203,7 +1204,7 @@ impl Pipeline {
             }
             let seg = to_segment(o);
             self.meters.transcript(&seg);
-            let _ = self.ui.try_send(UiEvent::Transcript {
+            self.ui.send(UiEvent::Transcript {
                 segment: seg.clone(),
                 latency_ms: latency,
             });
@@ -1269,16 +1270,16 @@ pub fn spawn_pipeline(
     let handle = std::thread::Builder::new()
         .name("callcoach-pipeline".into())
         .spawn(move || {
-            let ui = ui_tx.clone();
+            let ui = UiTx::new(ui_tx);
             let mut rings = rings;
-            let run = || -> anyhow::Result<u64> {
+            let mut run = || -> anyhow::Result<u64> {
                 let history_cap = (u64::from(rate) * HISTORY_S) as usize;
                 let mut pl = Pipeline {
                     cfg: cfg.clone(),
                     rate,
                     parties,
                     clock,
-                    ui: ui_tx,
+                    ui: ui.clone(),
                     history: [History::new(history_cap), History::new(history_cap)],
                     lost: [None, None],
                     idle: None,
@@ -1349,7 +1350,7 @@ pub fn spawn_pipeline(
                                     wall: Instant::now(),
                                 });
                                 pl.meters.m.lost[party.index()] = true;
-                                let _ = pl.ui.try_send(UiEvent::PartyLost { party, reason });
+                                pl.ui.send(UiEvent::PartyLost { party, reason });
                             }
                             Ok(SourceMsg::Restored { party, ring }) => {
                                 pl.fill_lost()?;
@@ -1361,8 +1362,7 @@ pub fn spawn_pipeline(
                                             call.pushed[party.index()] * 1000 / u64::from(rate);
                                         call.gaps.push((party, end.saturating_sub(gap_ms), end));
                                     }
-                                    let _ =
-                                        pl.ui.try_send(UiEvent::PartyRestored { party, gap_ms });
+                                    pl.ui.send(UiEvent::PartyRestored { party, gap_ms });
                                 }
                                 pl.meters.m.lost[party.index()] = false;
                                 rings[party.index()] = Some(ring);
@@ -1385,8 +1385,10 @@ pub fn spawn_pipeline(
                         .call
                         .as_ref()
                         .and_then(|c| c.hold_since.map(|h| c.call_ms().saturating_sub(h)));
+                    // Events the screen had no room for go first, in order.
+                    pl.ui.flush();
                     if let Some(m) = pl.meters.due(call_ms, hold_ms) {
-                        let _ = pl.ui.try_send(UiEvent::Meters(m));
+                        pl.ui.send(UiEvent::Meters(m));
                         // An auto-started call ends when nobody has spoken for a while.
                         if pl.call.as_ref().is_some_and(|c| c.how == "auto")
                             && m.silence_ms as f64 >= cfg.auto_end_s * 1000.0
@@ -1412,13 +1414,14 @@ pub fn spawn_pipeline(
                 }
                 Ok(pl.common_total() * 1000 / u64::from(rate))
             };
-            match run() {
-                Ok(stream_ms) => {
-                    let _ = ui.send(UiEvent::End { stream_ms });
-                }
+            // The last events (the run's end) may wait for the screen: nothing is dropped.
+            let result = run();
+            ui.finish();
+            match result {
+                Ok(stream_ms) => ui.send_waiting(UiEvent::End { stream_ms }),
                 Err(e) => {
-                    let _ = ui.send(UiEvent::Note(format!("error: {e:#}")));
-                    let _ = ui.send(UiEvent::End { stream_ms: 0 });
+                    ui.send_waiting(UiEvent::Note(format!("error: {e:#}")));
+                    ui.send_waiting(UiEvent::End { stream_ms: 0 });
                 }
             }
         })?;

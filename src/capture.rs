@@ -58,8 +58,30 @@ pub struct CaptureCounters {
     pub dropped: AtomicU64,
     /// Frames missing according to the device's capture timestamps.
     pub gap_frames: AtomicU64,
+    /// Zero samples put into the rings in place of dropped or missing ones.
+    pub filled: AtomicU64,
+    /// Overruns the driver reported and recovered (cpal's `Xrun`): counted, not a lost device.
+    pub xruns: AtomicU64,
     /// The device reported an error (unplugged, driver failure): reopen it.
     pub failed: AtomicBool,
+}
+
+/// Channels the callback keeps per-ring state for.
+pub const MAX_RINGS: usize = 8;
+
+/// Samples each ring is owed: silence standing in for samples a full ring dropped and for
+/// frames missing between callbacks, so every ring holds as many samples as the device
+/// delivered and the parties stay aligned. Kept by the callback (no allocation).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Owed([u64; MAX_RINGS]);
+
+impl Owed {
+    /// `frames` missing on every ring (a gap in the capture timestamps).
+    pub fn gap(&mut self, frames: u64, rings: usize) {
+        for o in self.0.iter_mut().take(rings) {
+            *o += frames;
+        }
+    }
 }
 
 /// Frames missing between two callbacks, from their capture timestamps (ns): the time beyond
@@ -75,25 +97,39 @@ pub fn missing_frames(prev_ns: u128, now_ns: u128, prev_frames: u64, rate: u32) 
     }
 }
 
-/// The capture callback's whole work: deinterleave 16-bit frames into the rings (channel k to
-/// ring k), count what a full ring drops, stop after `limit` frames. Real-time safe: no
-/// allocation (tested with a counting allocator), no lock, no blocking, O(samples).
+/// The capture callback's whole work: first the silence each ring is owed (samples a full ring
+/// dropped, frames missing between callbacks: as much as fits), then deinterleave 16-bit frames
+/// into the rings (channel k to ring k), counting and owing what a full ring drops; stop after
+/// `limit` frames. Every ring thus receives as many samples as the device delivered, so the
+/// parties stay sample-aligned. Real-time safe: no allocation (tested with a counting
+/// allocator), no lock, no blocking, O(samples + owed).
 pub fn deliver(
     data: &[i16],
     channels: usize,
     rings: &mut [rtrb::Producer<f32>],
     counters: &CaptureCounters,
     limit: u64,
+    owed: &mut Owed,
 ) {
     let done = counters.frames.load(Ordering::Relaxed);
     if done >= limit || channels == 0 {
         return;
     }
+    for (ring, o) in rings.iter_mut().zip(owed.0.iter_mut()) {
+        let n = (*o).min(ring.slots() as u64);
+        for _ in 0..n {
+            let _ = ring.push(0.0);
+        }
+        *o -= n;
+        counters.filled.fetch_add(n, Ordering::Relaxed);
+    }
     let frames = ((data.len() / channels) as u64).min(limit - done) as usize;
     for frame in data.chunks_exact(channels).take(frames) {
-        for (ring, &s) in rings.iter_mut().zip(frame) {
-            if ring.push(f32::from(s) / 32768.0).is_err() {
+        for ((ring, &s), o) in rings.iter_mut().zip(frame).zip(owed.0.iter_mut()) {
+            // Behind owed silence, a sample waits its turn: it is dropped (and owed) too.
+            if *o > 0 || ring.push(f32::from(s) / 32768.0).is_err() {
                 counters.dropped.fetch_add(1, Ordering::Relaxed);
+                *o += 1;
             }
         }
     }
@@ -162,6 +198,8 @@ pub fn open(
     let error = Arc::new(Mutex::new(None));
     let (e_slot, e_counters) = (error.clone(), counters.clone());
     let mut previous: Option<(u128, u64)> = None;
+    let mut owed = Owed::default();
+    let n_rings = rings.len();
     let stream = device
         .build_input_stream::<i16, _, _>(
             config,
@@ -171,13 +209,20 @@ pub fn open(
                     let gap = missing_frames(t, now, n, rate);
                     if gap > 0 {
                         c.gap_frames.fetch_add(gap, Ordering::Relaxed);
+                        owed.gap(gap, n_rings);
                     }
                 }
                 previous = Some((now, (data.len() / ch.max(1)) as u64));
-                deliver(data, ch, &mut rings, &c, limit)
+                deliver(data, ch, &mut rings, &c, limit, &mut owed)
             },
             // Not the audio thread: cpal reports errors from its own context.
-            move |e| {
+            move |e: cpal::Error| {
+                if !stream_fails(e.kind()) {
+                    // Recovered by cpal (an overrun); the gap shows in the timestamps and is
+                    // filled with silence.
+                    e_counters.xruns.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
                 if let Ok(mut slot) = e_slot.lock() {
                     *slot = Some(e.to_string());
                 }
@@ -198,9 +243,63 @@ pub fn open(
     })
 }
 
+/// Whether a stream error ends the stream (the device must be reopened). An overrun (`Xrun`)
+/// is recovered by cpal itself, and a reroute (`DeviceChanged`) keeps the stream running.
+pub fn stream_fails(kind: cpal::ErrorKind) -> bool {
+    !matches!(kind, cpal::ErrorKind::Xrun | cpal::ErrorKind::DeviceChanged)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::missing_frames;
+    use super::*;
+
+    #[test]
+    fn an_overrun_is_not_a_lost_device() {
+        assert!(!stream_fails(cpal::ErrorKind::Xrun));
+        assert!(!stream_fails(cpal::ErrorKind::DeviceChanged));
+        assert!(stream_fails(cpal::ErrorKind::DeviceNotAvailable));
+        assert!(stream_fails(cpal::ErrorKind::BackendError));
+    }
+
+    #[test]
+    fn dropped_and_missing_samples_become_silence_so_the_rings_stay_aligned() {
+        // A small caller ring that fills, a large agent ring that does not.
+        let (a_tx, mut a_rx) = rtrb::RingBuffer::<f32>::new(1_000);
+        let (c_tx, mut c_rx) = rtrb::RingBuffer::<f32>::new(200);
+        let mut rings = vec![a_tx, c_tx];
+        let counters = CaptureCounters::default();
+        let mut owed = Owed::default();
+        let period: Vec<i16> = vec![1000; 320]; // 160 stereo frames
+        for _ in 0..2 {
+            deliver(&period, 2, &mut rings, &counters, u64::MAX, &mut owed);
+        }
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 120);
+        // the pipeline reads everything, then a 100-frame gap in the timestamps
+        let (mut a, mut c) = (0, 0);
+        let mut drain = |a: &mut usize, c: &mut usize| {
+            while a_rx.pop().is_ok() {
+                *a += 1;
+            }
+            while c_rx.pop().is_ok() {
+                *c += 1;
+            }
+        };
+        drain(&mut a, &mut c);
+        owed.gap(100, 2);
+        deliver(&period, 2, &mut rings, &counters, u64::MAX, &mut owed);
+        drain(&mut a, &mut c);
+        deliver(&period, 2, &mut rings, &counters, u64::MAX, &mut owed);
+        drain(&mut a, &mut c);
+        // what is still owed goes in as room comes (an empty callback still pays it)
+        for _ in 0..3 {
+            deliver(&[], 2, &mut rings, &counters, u64::MAX, &mut owed);
+            drain(&mut a, &mut c);
+        }
+        // 4 periods of 160 frames plus the 100-frame gap, on both rings
+        assert_eq!((a, c), (740, 740));
+        assert_eq!(counters.filled.load(Ordering::Relaxed), 100 + 520);
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 120 + 160 + 140);
+    }
 
     #[test]
     fn gaps_from_timestamps_ignore_jitter_and_count_what_is_missing() {

@@ -1460,6 +1460,8 @@ struct Slot {
     /// Frames delivered by earlier openings (for the `--seconds` limit).
     frames_before: u64,
     reported: (u64, u64),
+    /// Overruns reported so far.
+    xruns: u64,
 }
 
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
@@ -1535,6 +1537,15 @@ impl Supervisor {
                     }
                 }
                 slot.reported = (dropped, gap);
+                let xruns = c.counters.xruns.load(Ordering::Relaxed);
+                if xruns > slot.xruns {
+                    let _ = self.ui.try_send(UiEvent::Note(format!(
+                        "{}: {} overrun(s), recovered by the driver; the gap is filled with silence",
+                        slot.id,
+                        xruns - slot.xruns
+                    )));
+                    slot.xruns = xruns;
+                }
                 if c.counters.failed.load(Ordering::Relaxed) {
                     let reason = c.error().unwrap_or_else(|| "device error".into());
                     // Tell the pipeline first, then close: it must not take the closed ring
@@ -1550,6 +1561,7 @@ impl Supervisor {
                     slot.frames_before += c.counters.frames.load(Ordering::Relaxed);
                     slot.capture = None;
                     slot.reported = (0, 0);
+                    slot.xruns = 0;
                     slot.backoff = BACKOFF_FIRST;
                     slot.retry_at = now + slot.backoff;
                 }
@@ -1644,6 +1656,7 @@ pub fn capture(
             backoff: BACKOFF_FIRST,
             frames_before: 0,
             reported: (0, 0),
+            xruns: 0,
         });
     }
     let (ui_tx, ui_rx) = bounded::<UiEvent>(1024);

@@ -206,16 +206,17 @@ fn any_chunking_gives_identical_warnings() {
 
 #[test]
 fn the_capture_callback_does_not_allocate_and_counts_drops() {
-    use callcoach::capture::{deliver, CaptureCounters};
+    use callcoach::capture::{deliver, CaptureCounters, Owed};
     let (a_tx, mut a_rx) = rtrb::RingBuffer::<f32>::new(16_000);
     let (c_tx, mut c_rx) = rtrb::RingBuffer::<f32>::new(8_000);
     let mut rings = vec![a_tx, c_tx];
     let counters = CaptureCounters::default();
+    let mut owed = Owed::default();
     let period: Vec<i16> = (0..320).map(|i| (i * 37 % 2000) as i16 - 1000).collect(); // 10 ms stereo
     COUNT.with(|c| c.set(0));
     COUNTING.with(|c| c.set(true));
     for _ in 0..100 {
-        deliver(&period, 2, &mut rings, &counters, u64::MAX);
+        deliver(&period, 2, &mut rings, &counters, u64::MAX, &mut owed);
     }
     COUNTING.with(|c| c.set(false));
     assert_eq!(COUNT.with(Cell::get), 0, "the capture callback allocated");

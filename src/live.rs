@@ -738,15 +738,43 @@ fn finish_call(
             latency_ms: None,
         });
     }
-    let recording = match recorder {
-        Some(r) => {
-            let dropped = r.dropped_chunks;
-            drop(r.tx);
-            let info = r
-                .handle
-                .join()
-                .map_err(|_| anyhow::anyhow!("the recorder thread failed"))??;
-            let d = Decoder::open(&info.path)?;
+    let not_recorded = |report: &mut CallReport| {
+        report.files = vec![FileInfo {
+            path: "(live, not recorded)".into(),
+            codec: "live capture, 16-bit".into(),
+            sample_rate: rate,
+            channels: parties,
+            duration_s: end_ms as f64 / 1000.0,
+        }];
+    };
+    // A recorder that failed (disk full, directory gone) costs the recording, not the report.
+    let recorded = recorder.map(|r| {
+        let dropped = r.dropped_chunks;
+        drop(r.tx);
+        let info = r
+            .handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("the recorder thread failed"))
+            .and_then(|x| x);
+        info.and_then(|info| Ok((Decoder::open(&info.path)?, info, dropped)))
+    });
+    let recording = match recorded {
+        Some(Err(e)) => {
+            ui.send(UiEvent::Note(format!(
+                "call {id}: the recording failed ({e:#}); the report is still written"
+            )));
+            report.warnings.insert(
+                0,
+                InputWarning {
+                    code: "recording-failed".into(),
+                    party: None,
+                    message: format!("the call could not be recorded: {e:#}"),
+                },
+            );
+            not_recorded(&mut report);
+            None
+        }
+        Some(Ok((d, info, dropped))) => {
             report.files = vec![FileInfo {
                 path: info.path.display().to_string(),
                 codec: d.codec().to_string(),
@@ -764,13 +792,7 @@ fn finish_call(
             Some(info.path)
         }
         None => {
-            report.files = vec![FileInfo {
-                path: "(live, not recorded)".into(),
-                codec: "live capture, 16-bit".into(),
-                sample_rate: rate,
-                channels: parties,
-                duration_s: end_ms as f64 / 1000.0,
-            }];
+            not_recorded(&mut report);
             None
         }
     };
@@ -787,18 +809,59 @@ fn finish_call(
             speech_rate: SpeechRates::of(&coach),
         },
     };
-    let path = cfg.out_dir.join(format!("call-{id}.json"));
     let text = serde_json::to_string_pretty(&full).context("serialising the report")?;
-    std::fs::write(&path, text + "\n")
-        .with_context(|| format!("{}: cannot write the call report", path.display()))?;
-    let tpath = cfg.out_dir.join(format!("call-{id}.transcript.jsonl"));
+    let path = write_kept(
+        cfg,
+        &format!("call-{id}.json"),
+        (text + "\n").as_bytes(),
+        ui,
+    )?;
     let t = Transcript {
         segments: transcripts,
         events: controls,
     };
-    std::fs::write(&tpath, callcoach_coach::transcript::to_jsonl(&t))
-        .with_context(|| format!("{}: cannot write the call transcript", tpath.display()))?;
+    write_kept(
+        cfg,
+        &format!("call-{id}.transcript.jsonl"),
+        callcoach_coach::transcript::to_jsonl(&t).as_bytes(),
+        ui,
+    )?;
     Ok((path, recording))
+}
+
+/// Where a call's files go when `--out` cannot take them (`$CALLCOACH_FALLBACK_DIR`, else
+/// `callcoach-unsaved` in the temporary directory).
+fn fallback_dir() -> PathBuf {
+    std::env::var_os("CALLCOACH_FALLBACK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("callcoach-unsaved"))
+}
+
+/// Writes one of a call's files in `--out`; when that fails (disk full, directory removed), in
+/// the fallback directory, saying so on screen. An error only if neither can take it.
+fn write_kept(cfg: &LiveConfig, name: &str, bytes: &[u8], ui: &UiTx) -> anyhow::Result<PathBuf> {
+    let path = cfg.out_dir.join(name);
+    let first = match std::fs::write(&path, bytes) {
+        Ok(()) => return Ok(path),
+        Err(e) => e,
+    };
+    let dir = fallback_dir();
+    let kept = dir.join(name);
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&kept, bytes))
+        .with_context(|| {
+            format!(
+                "{}: cannot write ({first}), nor {}",
+                path.display(),
+                kept.display()
+            )
+        })?;
+    ui.send(UiEvent::Note(format!(
+        "{}: cannot write ({first}); kept in {} instead",
+        path.display(),
+        kept.display()
+    )));
+    Ok(kept)
 }
 
 /// ms since the audio at call time `t_ms` entered (call time 0 entered at `origin`).

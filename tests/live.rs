@@ -483,3 +483,56 @@ fn ctrl_c_finishes_and_writes_the_call() {
     assert!((2.5..6.0).contains(&dur), "the call up to Ctrl-C: {dur} s");
     assert!(r[0].with_extension("wav").exists());
 }
+
+/// The output directory removed during a call (a full or vanished disk): coaching goes on, the
+/// report is kept in the fallback directory and says the recording failed; nothing is lost
+/// silently.
+#[test]
+fn a_vanished_output_directory_costs_the_recording_not_the_report() {
+    let dir = tmpdir();
+    let out = dir.path().join("out");
+    let fallback = dir.path().join("fallback");
+    let child = cmd()
+        .args([
+            "live",
+            "--input",
+            p(&audio("funasr-asr_example.wav")),
+            "--realtime",
+            "--record",
+            "--out",
+            p(&out),
+            "--no-asr",
+        ])
+        .env("CALLCOACH_FALLBACK_DIR", &fallback)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::fs::remove_dir_all(&out).unwrap();
+    let done = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{text}");
+    assert!(
+        text.contains("kept in"),
+        "the move is said on screen: {text}"
+    );
+    let kept = reports(&fallback);
+    assert_eq!(kept.len(), 1, "{text}");
+    let v = json(&kept[0]);
+    let codes: Vec<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"recording-failed"), "{codes:?}");
+    assert!(
+        v["summary"]["duration_s"].as_f64().unwrap() > 5.0,
+        "the whole call"
+    );
+    assert!(fallback.read_dir().unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".transcript.jsonl")));
+}

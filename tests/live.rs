@@ -172,22 +172,7 @@ fn sustained_two_party_speech_starts_and_ends_a_call() {
     let tail = dir.path().join("tail.wav");
     let call = dir.path().join("call.wav");
     for (f, secs) in [(&lead, "8"), (&tail, "20")] {
-        tool(
-            "sox",
-            &[
-                "-n",
-                "-r",
-                "16000",
-                "-c",
-                "2",
-                "-b",
-                "16",
-                p(f),
-                "trim",
-                "0",
-                secs,
-            ],
-        );
+        silence(f, secs, "2");
     }
     tool(
         "sox",

@@ -37,6 +37,13 @@ pub fn authorized(token: Option<&str>, authorization: Option<&str>) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Whether a request comes from a web page (a browser sends `Origin` on every cross-origin
+/// POST, and `Sec-Fetch-Site`): any page the agent opens could otherwise end their call with a
+/// simple `fetch` to 127.0.0.1. The API's clients (softphones, CTI connectors) send neither.
+pub fn from_browser(origin: Option<&str>, sec_fetch_site: Option<&str>) -> bool {
+    origin.is_some() || sec_fetch_site.is_some_and(|s| s != "none")
+}
+
 /// What a request asks for: (status, JSON body, control to apply).
 pub fn route(method: &str, path: &str) -> (u16, String, Option<Control>) {
     let control = match path {
@@ -81,7 +88,24 @@ pub fn serve(
                     .iter()
                     .find(|h| h.field.equiv("Authorization"))
                     .map(|h| h.value.as_str().to_string());
-                let (status, body, c) = if authorized(token.as_deref(), auth.as_deref()) {
+                let header = |name: &'static str| {
+                    request
+                        .headers()
+                        .iter()
+                        .find(|h| h.field.equiv(name))
+                        .map(|h| h.value.as_str().to_string())
+                };
+                let browser = from_browser(
+                    header("Origin").as_deref(),
+                    header("Sec-Fetch-Site").as_deref(),
+                );
+                let (status, body, c) = if browser {
+                    (
+                        403,
+                        r#"{"error":"requests from web pages are refused"}"#.into(),
+                        None,
+                    )
+                } else if authorized(token.as_deref(), auth.as_deref()) {
                     route(request.method().as_str(), request.url())
                 } else {
                     (

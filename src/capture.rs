@@ -244,9 +244,13 @@ pub fn open(
 }
 
 /// Whether a stream error ends the stream (the device must be reopened). An overrun (`Xrun`)
-/// is recovered by cpal itself, and a reroute (`DeviceChanged`) keeps the stream running.
+/// is recovered by cpal itself, a reroute (`DeviceChanged`) keeps the stream running, and a
+/// refused real-time priority (`RealtimeDenied`) leaves the audio flowing.
 pub fn stream_fails(kind: cpal::ErrorKind) -> bool {
-    !matches!(kind, cpal::ErrorKind::Xrun | cpal::ErrorKind::DeviceChanged)
+    !matches!(
+        kind,
+        cpal::ErrorKind::Xrun | cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied
+    )
 }
 
 #[cfg(test)]

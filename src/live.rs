@@ -600,6 +600,8 @@ struct CallSession {
     feed: CoachFeed,
     asr: Option<AsrLane>,
     recorder: Option<Recorder>,
+    /// Why the call could not be recorded, when it could not.
+    recording_error: Option<String>,
     /// Call events for the transcript file (hold, call end).
     controls: Vec<Event>,
     transcripts: Vec<TranscriptSegment>,
@@ -829,11 +831,19 @@ fn finish_call(
     Ok((path, recording))
 }
 
-/// Where a call's files go when `--out` cannot take them (`$CALLCOACH_FALLBACK_DIR`, else
-/// `callcoach-unsaved` in the temporary directory).
+/// Where a call's files go when `--out` cannot take them: `$CALLCOACH_FALLBACK_DIR`, else the
+/// user's own state directory (`$XDG_STATE_HOME` or `~/.local/state`, `callcoach/unsaved`:
+/// reports hold personal data, so not a shared temporary directory), else the temporary one.
 fn fallback_dir() -> PathBuf {
+    let user_state = || {
+        std::env::var_os("XDG_STATE_HOME")
+            .filter(|x| !x.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+    };
     std::env::var_os("CALLCOACH_FALLBACK_DIR")
         .map(PathBuf::from)
+        .or_else(|| user_state().map(|d| d.join("callcoach/unsaved")))
         .unwrap_or_else(|| std::env::temp_dir().join("callcoach-unsaved"))
 }
 
@@ -1018,14 +1028,24 @@ impl Pipeline {
             if self.parties == 2 { "stereo" } else { "mono" },
             AgentChannel::Left,
         )?;
-        let recorder = if self.cfg.record {
-            Some(Recorder::start(
+        // A recording that cannot be started (disk full, --out gone) costs the recording, not
+        // the call: coaching goes on and the report says why.
+        let (recorder, recording_error) = if self.cfg.record {
+            match Recorder::start(
                 self.cfg.out_dir.join(format!("call-{id}.wav")),
                 self.rate,
                 self.parties,
-            )?)
+            ) {
+                Ok(r) => (Some(r), None),
+                Err(e) => {
+                    self.ui.send(UiEvent::Note(format!(
+                        "call {id}: cannot record ({e:#}); coaching goes on"
+                    )));
+                    (None, Some(format!("{e:#}")))
+                }
+            }
         } else {
-            None
+            (None, None)
         };
         let coach = Coach::new(self.cfg.book.clone(), self.cfg.agent_id.as_deref());
         let mut call = CallSession {
@@ -1041,6 +1061,7 @@ impl Pipeline {
                 .as_deref()
                 .map(|m| AsrLane::start(m, &self.model_slot, &self.cfg.book)),
             recorder,
+            recording_error,
             controls: Vec::new(),
             transcripts: Vec::new(),
             transcript_latency_ms: Vec::new(),
@@ -1085,6 +1106,7 @@ impl Pipeline {
             mut feed,
             mut asr,
             recorder,
+            recording_error,
             controls,
             transcripts,
             transcript_latency_ms,
@@ -1124,6 +1146,13 @@ impl Pipeline {
             };
             controls.push(e.clone());
             feed.control(e);
+        }
+        if let Some(e) = recording_error {
+            capture_warnings.push(InputWarning {
+                code: "recording-failed".into(),
+                party: None,
+                message: format!("the call could not be recorded: {e}"),
+            });
         }
         capture_warnings.append(&mut report.warnings);
         report.warnings = capture_warnings;
@@ -1198,10 +1227,12 @@ impl Pipeline {
     fn control(&mut self, c: Control) -> anyhow::Result<()> {
         match c {
             Control::CallStart => {
-                if self.call.is_none() {
-                    let now = self.common_total();
-                    self.start_call(now, "api")?;
+                if self.call.is_some() {
+                    // Idempotent: a call is in progress.
+                    return Ok(());
                 }
+                let now = self.common_total();
+                self.start_call(now, "api")?;
             }
             Control::CallEnd => {
                 let t = self.call.as_ref().map(CallSession::call_ms).unwrap_or(0);
@@ -1471,10 +1502,12 @@ pub fn spawn_pipeline(
                         std::thread::sleep(Duration::from_millis(2));
                     }
                 }
-                pl.end_call(false)?;
+                let ended = pl.end_call(false);
+                // Every call's files are written before the run ends, error or not.
                 for h in pl.finishers.drain(..) {
                     let _ = h.join();
                 }
+                ended?;
                 Ok(pl.common_total() * 1000 / u64::from(rate))
             };
             // The last events (the run's end) may wait for the screen: nothing is dropped.
@@ -1603,7 +1636,7 @@ impl Supervisor {
                 let xruns = c.counters.xruns.load(Ordering::Relaxed);
                 if xruns > slot.xruns {
                     let _ = self.ui.try_send(UiEvent::Note(format!(
-                        "{}: {} overrun(s), recovered by the driver; the gap is filled with silence",
+                        "{}: {} overrun(s) or reroute(s), recovered by the driver; any gap is filled with silence",
                         slot.id,
                         xruns - slot.xruns
                     )));

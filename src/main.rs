@@ -397,7 +397,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (mut lat, _) = if ui == "overlay" {
                 callcoach::screen::run_overlay(events, control_tx_ui, rate_band, stop.clone())?
             } else {
-                live::text_ui(events)
+                let r = live::text_ui(events);
+                // The run has ended (or failed): the device thread stops too.
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                r
             };
             if let Some(worker) = devices_done {
                 let dropped = worker

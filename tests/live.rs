@@ -521,3 +521,54 @@ fn a_vanished_output_directory_costs_the_recording_not_the_report() {
         .to_string_lossy()
         .ends_with(".transcript.jsonl")));
 }
+
+/// `--out` gone between two calls: the second call cannot be recorded, and still is coached
+/// and reported (in the fallback directory), and the run goes on.
+#[test]
+fn a_call_that_cannot_be_recorded_is_still_coached_and_reported() {
+    let dir = tmpdir();
+    let out = dir.path().join("out");
+    let fallback = dir.path().join("fallback");
+    let addr = free_addr();
+    let child = cmd()
+        .args([
+            "live",
+            "--input",
+            p(&audio("funasr-asr_example.wav")),
+            "--realtime",
+            "--call-start",
+            "api",
+            "--api",
+            &addr,
+            "--record",
+            "--out",
+            p(&out),
+            "--no-asr",
+        ])
+        .env("CALLCOACH_FALLBACK_DIR", &fallback)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(post(&addr, "/v1/call/start").starts_with("HTTP/1.1 200"));
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    post(&addr, "/v1/call/end");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::fs::remove_dir_all(&out).unwrap();
+    assert!(post(&addr, "/v1/call/start").starts_with("HTTP/1.1 200"));
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    post(&addr, "/v1/call/end");
+    let done = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{text}");
+    assert_eq!(text.matches("started (api)").count(), 2, "{text}");
+    assert!(text.contains("cannot record"), "{text}");
+    let kept = reports(&fallback);
+    assert!(
+        kept.iter().any(|r| json(r)["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "recording-failed")),
+        "{text}"
+    );
+}

@@ -469,9 +469,10 @@ pub fn analyze_call_tapped(
             });
         }
         if let Some(declared) = d.declared_frames() {
-            // A damaged packet whose length the stream did not say may leave the total short by
-            // up to a packet or so: that is the damage already reported, not a truncation.
-            let slack = skipped * 2 * d.packet_frames();
+            // Damage already reported may leave the total short by a packet or so (a damaged
+            // packet that did not say its length; MP3 frames lost to a resync leave no trace in
+            // its timestamps): not a truncation. At most 1 s.
+            let slack = (skipped * 2 * d.packet_frames()).min(u64::from(d.rate()));
             if d.decoded_frames() + slack < declared && !input.allow_truncated {
                 return Err(AudioError::Corrupt {
                     path: d.path().to_path_buf(),

@@ -45,9 +45,11 @@ pub struct Decoder {
 
 /// A run of this many undecodable packets in a row is a broken file, not a damaged packet.
 const MAX_CONSECUTIVE_BAD: u32 = 50;
-/// Silence put in for one damaged stretch is at most this long; a packet or a timestamp that
-/// claims more is corrupt itself (and must not make us allocate for it).
-const MAX_FILL_S: u64 = 30;
+/// Silence put in for one damaged stretch is at most this long, and for a whole file at most
+/// `MAX_TOTAL_FILL_S`; a packet or a timestamp that claims more is corrupt itself (and must
+/// not make us allocate for it).
+const MAX_FILL_S: u64 = 5;
+const MAX_TOTAL_FILL_S: u64 = 60;
 
 impl std::fmt::Debug for Decoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -249,7 +251,9 @@ impl Decoder {
                     self.consecutive_bad += 1;
                     self.skipped_packets += 1;
                     let frames = if dur > 0 { dur } else { self.last_frames };
-                    if frames > MAX_FILL_S * u64::from(self.rate) {
+                    if frames > MAX_FILL_S * u64::from(self.rate)
+                        || self.filled_frames + frames > MAX_TOTAL_FILL_S * u64::from(self.rate)
+                    {
                         return Err(AudioError::Corrupt {
                             path: self.path.clone(),
                             detail: format!("a damaged packet claims {frames} frames"),
@@ -295,12 +299,10 @@ impl Decoder {
             // Data the reader skipped to resync (its next packet starts later than the last one
             // ended): silence of that length first.
             let first = *self.first_ts.get_or_insert(ts);
-            let expected = first + self.decoded_frames;
-            let gap = ts.saturating_sub(expected);
-            if gap > MAX_FILL_S * u64::from(self.rate)
-                && self.ts_in_frames
-                && self.decoded_frames > 0
-            {
+            let gap = ts.saturating_sub(first).saturating_sub(self.decoded_frames);
+            let too_much = gap > MAX_FILL_S * u64::from(self.rate)
+                || self.filled_frames + gap > MAX_TOTAL_FILL_S * u64::from(self.rate);
+            if too_much && self.ts_in_frames && self.decoded_frames > 0 {
                 return Err(AudioError::Corrupt {
                     path: self.path.clone(),
                     detail: format!(

@@ -60,7 +60,13 @@ pub fn run_overlay(
             for e in events {
                 let end = matches!(e, UiEvent::End { .. });
                 if let Some(s) = to_screen(&e) {
-                    let _ = screen_tx.try_send(s);
+                    // Meters are replaced a tenth of a second later; anything else (a warning,
+                    // the end) waits for the window, which keeps reading until it is closed.
+                    if matches!(e, UiEvent::Meters(_)) {
+                        let _ = screen_tx.try_send(s);
+                    } else {
+                        let _ = screen_tx.send(s);
+                    }
                 }
                 let _ = text_tx.send(e);
                 if end {

@@ -263,27 +263,33 @@ fn post_auth(addr: &str, path: &str, token: Option<&str>) -> String {
     panic!("the API did not come up on {addr}");
 }
 
+/// `live` replaying a recording in real time, calls driven through the API at `addr`, reports
+/// in `out`; `extra` arguments appended. Stdout piped (the text UI).
+fn api_live(addr: &str, out: &Path, extra: &[&str]) -> std::process::Command {
+    let mut c = cmd();
+    c.args([
+        "live",
+        "--input",
+        p(&audio("funasr-asr_example.wav")),
+        "--realtime",
+        "--call-start",
+        "api",
+        "--api",
+        addr,
+        "--out",
+        p(out),
+        "--no-asr",
+    ])
+    .args(extra)
+    .stdout(std::process::Stdio::piped());
+    c
+}
+
 #[test]
 fn the_call_control_api_starts_holds_and_ends_a_call() {
     let dir = tmpdir();
     let addr = free_addr();
-    let child = cmd()
-        .args([
-            "live",
-            "--input",
-            p(&audio("funasr-asr_example.wav")),
-            "--realtime",
-            "--call-start",
-            "api",
-            "--api",
-            &addr,
-            "--out",
-            p(dir.path()),
-            "--no-asr",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = api_live(&addr, dir.path(), &[]).spawn().unwrap();
     let r = post(&addr, "/v1/call/start");
     assert!(
         r.starts_with("HTTP/1.1 200") && r.contains("CallStart"),
@@ -359,22 +365,8 @@ fn the_api_listens_beyond_loopback_only_with_a_token_and_checks_it() {
     );
 
     let token = "a-long-enough-test-token-1234";
-    let child = cmd()
-        .args([
-            "live",
-            "--input",
-            p(&audio("funasr-asr_example.wav")),
-            "--realtime",
-            "--call-start",
-            "api",
-            "--api",
-            &open,
-            "--out",
-            p(dir.path()),
-            "--no-asr",
-        ])
+    let child = api_live(&open, dir.path(), &[])
         .env("CALLCOACH_API_TOKEN", token)
-        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let here = format!("127.0.0.1:{port}");
@@ -530,23 +522,8 @@ fn a_call_that_cannot_be_recorded_is_still_coached_and_reported() {
     let out = dir.path().join("out");
     let fallback = dir.path().join("fallback");
     let addr = free_addr();
-    let child = cmd()
-        .args([
-            "live",
-            "--input",
-            p(&audio("funasr-asr_example.wav")),
-            "--realtime",
-            "--call-start",
-            "api",
-            "--api",
-            &addr,
-            "--record",
-            "--out",
-            p(&out),
-            "--no-asr",
-        ])
+    let child = api_live(&addr, &out, &["--record"])
         .env("CALLCOACH_FALLBACK_DIR", &fallback)
-        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     assert!(post(&addr, "/v1/call/start").starts_with("HTTP/1.1 200"));

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use callcoach_audio::call::{CallEvent, CallOutput, Party as AudioParty};
 use callcoach_coach::transcript::Transcript;
-use callcoach_coach::{Coach, Event, Frame, Party, Warning};
+use callcoach_coach::{Ahead, Coach, Event, Frame, Party, Warning};
 
 fn party(p: AudioParty) -> Party {
     match p {
@@ -60,6 +60,23 @@ impl CoachFeed {
     /// One output of the feature path.
     pub fn on(&mut self, o: &CallOutput) {
         match *o {
+            CallOutput::Ahead(a) => {
+                let t_ms = a.index * 10;
+                // The fast path may not run past a call event the coach has not seen yet (a
+                // hold or the end): the confirmed frames will reach it first.
+                let blocked = self.pending.iter().any(|p| {
+                    p.time_ms() <= t_ms && !matches!(p, Event::Transcript(_) | Event::Frame(_))
+                });
+                if !blocked {
+                    self.coach.ahead(
+                        &Ahead {
+                            t_ms,
+                            voiced: a.voiced,
+                        },
+                        &mut self.out,
+                    );
+                }
+            }
             CallOutput::Frame(p, f) => self.push(Event::Frame(Frame {
                 party: party(p),
                 t_ms: f.index * 10,

@@ -9,5 +9,6 @@ pub mod coaching;
 pub mod live;
 pub mod report;
 pub mod screen;
+pub mod stats;
 pub mod transcribe;
 pub mod uitx;

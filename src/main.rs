@@ -156,7 +156,8 @@ enum Command {
         /// Also measure the ASR pass with these models (names or paths), one after another.
         #[arg(long, value_delimiter = ',')]
         models: Vec<String>,
-        /// Instead: live warning latency over this many 40 s rounds replayed in real time
+        /// Instead: live warning latency per rule over this many 47 s rounds replayed in real
+        /// time at each of --rates (8000 as µ-law), from each rule's condition in the audio
         /// (transcript latency with the first of --models).
         #[arg(long)]
         latency: Option<usize>,
@@ -564,13 +565,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             latency: Some(rounds),
             models,
+            rates,
             ..
         } => {
             let model = match models.first() {
                 Some(m) => Some(callcoach_asr::models::resolve(Some(m))?),
                 None => None,
             };
-            bench::run_latency(rounds, model)
+            bench::run_latency(rounds, &rates, model)
         }
         Command::Bench {
             minutes,

@@ -105,9 +105,15 @@ pub fn render(r: &CallReport, warnings: &[Warning], scores: &[RuleScore]) -> Str
             r.summary.mutual_silence_count, r.summary.longest_mutual_silence_s
         );
     }
+    // A warning the fast path raised and the confirmed stream withdrew is not counted.
+    let withdrawn: std::collections::HashSet<&str> = warnings
+        .iter()
+        .filter(|w| w.state == WarningState::Withdrawn)
+        .map(|w| w.id.as_str())
+        .collect();
     let raised: Vec<&Warning> = warnings
         .iter()
-        .filter(|w| w.state == WarningState::Raised)
+        .filter(|w| w.state == WarningState::Raised && !withdrawn.contains(w.id.as_str()))
         .collect();
     let _ = writeln!(out, "  coaching: {} warning(s)", raised.len());
     for w in &raised {

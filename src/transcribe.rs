@@ -119,7 +119,7 @@ pub fn analyze_with_model(
         .filter(|o| o.is_final)
         .map(|o| o.latency_ms)
         .collect();
-    let (p50, p99) = crate::live::percentiles(&mut lat);
+    let (p50, p99) = crate::stats::percentiles(&mut lat);
     let wall_s = started.elapsed().as_secs_f64();
     let mut segments: Vec<TranscriptSegment> = outs
         .into_iter()

@@ -66,10 +66,39 @@ fn run(rate: u32, agent: &[f32], caller: &[f32], chunk: usize) -> Collected {
         match o {
             CallOutput::Frame(p, f) => c.frames.push((p, f)),
             CallOutput::Event(e) => c.events.push(format!("{e:?}")),
+            CallOutput::Ahead(_) => {}
         }
     };
     for (ca, cc) in agent.chunks(chunk).zip(caller.chunks(chunk)) {
         a.push(Party::Agent, ca, &mut sink).expect("push");
+        a.push(Party::Caller, cc, &mut sink).expect("push");
+    }
+    a.finish(&mut sink).expect("finish");
+    c
+}
+
+/// The agent's audio running 10 s ahead of the caller's: the order the output comes in must not
+/// depend on which party's audio arrived first either.
+fn run_agent_first(rate: u32, agent: &[f32], caller: &[f32]) -> Collected {
+    let mut a = CallAnalyzer::new(CallConfig::default(), Some(rate), Some(rate)).expect("analyzer");
+    let mut c = Collected::default();
+    let mut sink = |o: CallOutput| {
+        c.stream.push(format!("{o:?}"));
+        match o {
+            CallOutput::Frame(p, f) => c.frames.push((p, f)),
+            CallOutput::Event(e) => c.events.push(format!("{e:?}")),
+            CallOutput::Ahead(_) => {}
+        }
+    };
+    let lead = rate as usize * 10;
+    a.push(Party::Agent, &agent[..lead.min(agent.len())], &mut sink)
+        .expect("push");
+    let step = rate as usize / 10;
+    for (i, cc) in caller.chunks(step).enumerate() {
+        let from = (lead + i * step).min(agent.len());
+        let to = (from + step).min(agent.len());
+        a.push(Party::Agent, &agent[from..to], &mut sink)
+            .expect("push");
         a.push(Party::Caller, cc, &mut sink).expect("push");
     }
     a.finish(&mut sink).expect("finish");
@@ -97,6 +126,15 @@ fn any_chunking_gives_identical_features_and_events() {
             "the demo call has a talk-over"
         );
         assert!(reference.frames.iter().any(|(_, f)| f.nucleus));
+        assert!(
+            reference.stream.iter().any(|o| o.starts_with("Ahead")),
+            "the fast path's frames are in the stream"
+        );
+        assert!(
+            run_agent_first(rate, &ch[0], &ch[1]) == reference,
+            "{} at {rate} Hz: the agent's audio first differs",
+            path.display()
+        );
         for chunk in [1, 160, 1024] {
             let other = run(rate, &ch[0], &ch[1], chunk);
             assert_eq!(
@@ -134,6 +172,7 @@ fn steady_state_feature_step_does_not_allocate() {
         let mut sink = |o: CallOutput| match o {
             CallOutput::Frame(..) => frames += 1,
             CallOutput::Event(CallEvent::Jump(..)) | CallOutput::Event(_) => events += 1,
+            CallOutput::Ahead(_) => {}
         };
         let warm = rate as usize * 3;
         for chunk in signal[..warm].chunks(1024) {

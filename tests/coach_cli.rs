@@ -247,7 +247,20 @@ fn dead_air_and_interruption_on_synthesized_calls() {
         &[(0, 0.5, &g), (1, t_q, &q), (0, t_a, &g)],
         t_a + secs(&g) + 0.5,
     );
-    golden("interrupt", &json_of(&["analyze", p(&path)], d));
+    let r = json_of(&["analyze", p(&path)], d);
+    golden("interrupt", &r);
+    // Warned when the overlap is 0.5 s old (the rule's window), not when it ends.
+    let at: Vec<f64> = raised(&r)
+        .into_iter()
+        .filter(|w| w.0 == "interrupt")
+        .map(|w| w.3)
+        .collect();
+    assert_eq!(at.len(), 1, "{at:?}");
+    assert!(
+        (at[0] - (t_a + 0.5)).abs() <= 0.15,
+        "interrupt at {:.2} s; the agent started at {t_a:.2} s",
+        at[0]
+    );
     // …and waits for the caller: nothing.
     let t_a = t_q + secs(&q) + 0.6;
     let path = d.join("polite.wav");

@@ -301,6 +301,8 @@ impl Collector {
                 }
             }
             CallOutput::Event(e) => self.event(e),
+            // The report is built on the confirmed stream.
+            CallOutput::Ahead(_) => {}
         }
     }
 

@@ -87,9 +87,23 @@ pub enum CallEvent {
     Jump(Party, LoudnessJump),
 }
 
-/// Output of the call analyzer.
+/// Both parties' raw decisions on one frame, as soon as every party's frame has arrived: the
+/// fast path for "still silent" and "both talking" (see [`crate::ArrivedFrame`]). It runs
+/// [`PartyAnalyzer::delay_frames`] frames ahead of the confirmed [`CallOutput::Frame`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ahead {
+    pub index: u64,
+    /// Raw voice decision per party (agent, caller); `None` for a party absent from the call
+    /// or whose stream has ended.
+    pub voiced: [Option<bool>; 2],
+}
+
+/// Output of the call analyzer, in an order that does not depend on how the audio was
+/// chunked: `Ahead(t)`, the jumps confirmed at frame `t`, then the confirmed frames and events
+/// of frame `t − delay`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CallOutput {
+    Ahead(Ahead),
     Frame(Party, FrameFeatures),
     Event(CallEvent),
 }
@@ -104,6 +118,9 @@ struct RunState {
 struct PartyLane {
     resampler: PartyResampler,
     analyzer: PartyAnalyzer,
+    /// Raw decisions of arrived frames not yet paired with the other party's.
+    arrived: VecDeque<crate::ArrivedFrame>,
+    /// Confirmed frames not yet paired with the other party's.
     waiting: VecDeque<FrameFeatures>,
     speech: RunState,
     voiced: RunState,
@@ -119,12 +136,11 @@ pub struct CallAnalyzer {
     mutual: RunState,
     overlap: RunState,
     overlap_second: Party,
-    /// Jumps wait here until the paired frames are `jump_lead` frames short of the frame that
-    /// confirmed them, so they come out at the same place in the stream however the audio was
-    /// chunked, as soon as they are known.
+    /// Jumps wait here until every party's frame that confirmed them has arrived, so they come
+    /// out at the same place in the stream however the audio was chunked, as soon as known.
     pending_jumps: VecDeque<(Party, LoudnessJump)>,
-    /// How far the arriving frames run ahead of the paired ones (the VAD look-ahead).
-    jump_lead: u64,
+    /// How far the arriving frames run ahead of the confirmed ones (the VAD look-ahead).
+    lead: u64,
     /// Frames that a party produced while the other lagged beyond the ring (live only).
     pub overflow_frames: u64,
 }
@@ -149,6 +165,7 @@ impl CallAnalyzer {
                 Ok(PartyLane {
                     resampler: PartyResampler::new(r)?,
                     analyzer: PartyAnalyzer::new(cfg.features.clone())?,
+                    arrived: VecDeque::with_capacity(WAIT_CAPACITY),
                     waiting: VecDeque::with_capacity(WAIT_CAPACITY),
                     speech: RunState::default(),
                     voiced: RunState::default(),
@@ -159,9 +176,9 @@ impl CallAnalyzer {
             })
             .transpose()
         };
-        let jump_lead = PartyAnalyzer::new(cfg.features.clone())?.delay_frames() as u64;
+        let lead = PartyAnalyzer::new(cfg.features.clone())?.delay_frames() as u64;
         Ok(Self {
-            jump_lead,
+            lead,
             lanes: [lane(agent_rate)?, lane(caller_rate)?],
             mutual: RunState::default(),
             overlap: RunState::default(),
@@ -234,6 +251,7 @@ impl CallAnalyzer {
         let PartyLane {
             resampler,
             analyzer,
+            arrived,
             waiting,
             done,
             ..
@@ -243,14 +261,14 @@ impl CallAnalyzer {
         let mut on_frame = |frame: &[f32; crate::resample::FRAME_LEN]| {
             tap(party, analyzer.frames(), frame);
             analyzer.push_frame(frame, &mut |o| {
-                route(party, o, waiting, &mut overflow, jumps)
+                route(party, o, arrived, waiting, &mut overflow, jumps)
             });
         };
         match samples {
             Some(s) => resampler.push(s, &mut on_frame)?,
             None => {
                 resampler.finish(&mut on_frame)?;
-                analyzer.finish(&mut |o| route(party, o, waiting, &mut overflow, jumps));
+                analyzer.finish(&mut |o| route(party, o, arrived, waiting, &mut overflow, jumps));
                 *done = true;
             }
         }
@@ -316,31 +334,68 @@ impl CallAnalyzer {
             .unwrap_or(0)
     }
 
+    /// Emits everything every party's arrivals allow: per frame whose arrival every streaming
+    /// party has delivered, `Ahead(t)`, the jumps confirmed by then, and the confirmed frames
+    /// up to `t − lead`. Once every party has ended, the rest of the confirmed frames.
     fn pair(&mut self, out: &mut dyn FnMut(CallOutput)) {
         loop {
-            let mut frames = [None, None];
+            let mut next: Option<u64> = None;
+            let mut blocked = false;
+            for l in self.lanes.iter().flatten() {
+                match l.arrived.front() {
+                    Some(a) => next = Some(next.map_or(a.index, |n| n.min(a.index))),
+                    None if l.done => {}
+                    None => blocked = true,
+                }
+            }
+            let (Some(index), false) = (next, blocked) else {
+                break;
+            };
+            let mut voiced = [None, None];
             for p in Party::ALL {
                 if let Some(l) = self.lanes[p.index()].as_mut() {
-                    match l.waiting.front() {
-                        Some(_) => frames[p.index()] = l.waiting.pop_front(),
-                        None if l.done => frames[p.index()] = None,
-                        None => {
-                            // Put back what we took: the other party is not there yet.
-                            for q in Party::ALL {
-                                if let (Some(f), Some(lq)) =
-                                    (frames[q.index()].take(), self.lanes[q.index()].as_mut())
-                                {
-                                    lq.waiting.push_front(f);
-                                }
-                            }
-                            return;
-                        }
+                    if l.arrived.front().is_some_and(|a| a.index == index) {
+                        voiced[p.index()] = l.arrived.pop_front().map(|a| a.voiced);
                     }
                 }
             }
-            let any = frames.iter().any(Option::is_some);
-            if !any {
+            out(CallOutput::Ahead(Ahead { index, voiced }));
+            self.release_jumps(index, out);
+            if let Some(limit) = index.checked_sub(self.lead) {
+                self.pair_confirmed(limit, out);
+            }
+        }
+        if self.lanes.iter().flatten().all(|l| l.done) {
+            self.release_jumps(u64::MAX, out);
+            self.pair_confirmed(u64::MAX, out);
+        }
+    }
+
+    /// Steps the confirmed frames of every party up to frame `limit`, while each party still
+    /// streaming has its frame; a party whose stream ended counts as silent.
+    fn pair_confirmed(&mut self, limit: u64, out: &mut dyn FnMut(CallOutput)) {
+        loop {
+            let mut frames = [None, None];
+            let mut complete = true;
+            for p in Party::ALL {
+                if let Some(l) = self.lanes[p.index()].as_ref() {
+                    match l.waiting.front() {
+                        Some(f) if f.index <= limit => frames[p.index()] = Some(*f),
+                        Some(_) => complete = false,
+                        None if l.done => {}
+                        None => complete = false,
+                    }
+                }
+            }
+            if !complete || frames.iter().all(Option::is_none) {
                 return;
+            }
+            for p in Party::ALL {
+                if frames[p.index()].is_some() {
+                    if let Some(l) = self.lanes[p.index()].as_mut() {
+                        l.waiting.pop_front();
+                    }
+                }
             }
             // A finished party counts as silent while the other goes on.
             for p in Party::ALL {
@@ -376,11 +431,6 @@ impl CallAnalyzer {
 
     fn step(&mut self, frames: [Option<FrameFeatures>; 2], out: &mut dyn FnMut(CallOutput)) {
         let min_silence = self.cfg.min_silence_frames;
-        let now = frames.iter().flatten().map(|f| f.index).max().unwrap_or(0);
-        // A jump is known as soon as its confirming frame arrives, `delay` frames before the
-        // paired frames reach it: release it then, at this deterministic point of the stream,
-        // so a live warning does not wait for the VAD's look-ahead.
-        self.release_jumps(now + self.jump_lead, out);
         let mut speaking = [false, false];
         let mut index = 0;
         for p in Party::ALL {
@@ -453,11 +503,19 @@ impl CallAnalyzer {
 fn route(
     party: Party,
     o: PartyOutput,
+    arrived: &mut VecDeque<crate::ArrivedFrame>,
     waiting: &mut VecDeque<FrameFeatures>,
     overflow: &mut u64,
     jumps: &mut VecDeque<(Party, LoudnessJump)>,
 ) {
     match o {
+        PartyOutput::Arrived(a) => {
+            if arrived.len() == WAIT_CAPACITY {
+                // The other party lags by more than 20 s: as for confirmed frames below.
+                arrived.pop_front();
+            }
+            arrived.push_back(a);
+        }
         PartyOutput::Frame(f) => {
             if waiting.len() == WAIT_CAPACITY {
                 // The other party lags by more than 20 s (a stalled live device): drop the

@@ -13,5 +13,7 @@ pub mod party;
 pub mod resample;
 
 pub use error::AudioError;
-pub use party::{FeatureConfig, FrameFeatures, LoudnessJump, PartyAnalyzer, PartyOutput};
+pub use party::{
+    ArrivedFrame, FeatureConfig, FrameFeatures, LoudnessJump, PartyAnalyzer, PartyOutput,
+};
 pub use resample::{PartyResampler, ANALYSIS_RATE, FRAME_LEN};

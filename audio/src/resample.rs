@@ -19,25 +19,35 @@ pub const FRAME_LEN: usize = 160;
 pub const MIN_RATE: u32 = 8_000;
 pub const MAX_RATE: u32 = 192_000;
 
-/// FFT sub-chunks per resampler call.
-const SUB_CHUNKS: usize = 4;
+/// Input audio per resampler call, in milliseconds: the staging delay. Telephone audio must
+/// reach the detectors within a few tens of milliseconds (a 512 ms chunk at 8 kHz delayed every
+/// live warning by half a second).
+const CHUNK_MS: usize = 20;
 
-/// Input frames per FFT sub-chunk: a power-of-two multiple of the smallest block the ratio
-/// allows, about 768 frames. FFT sizes then factor into small primes (a size with a large prime
-/// factor makes rustfft fall back to Rader's algorithm, several times slower).
-fn sub_chunk_in(rate_in: u32) -> usize {
+/// Input frames per resampler call: the multiple of the smallest block the ratio allows that is
+/// nearest to [`CHUNK_MS`] (at least one block). With one FFT per call the resampler's own delay
+/// is half an output block, so the audio path adds at most about 1.5 × [`CHUNK_MS`] (20 ms at
+/// 8 kHz and 48 kHz: 160 and 960 input samples; 44.1 kHz: 882; 11.025 kHz: 441, 40 ms).
+/// These sizes factor into small primes, so rustfft never falls back to Rader's algorithm.
+fn chunk_in(rate_in: u32) -> usize {
     let (mut a, mut b) = (rate_in as usize, ANALYSIS_RATE as usize);
     while b != 0 {
         (a, b) = (b, a % b);
     }
     let min_block = rate_in as usize / a;
-    min_block * (768 / min_block).max(1).next_power_of_two()
+    let wanted = rate_in as usize * CHUNK_MS / 1000;
+    min_block * ((wanted + min_block / 2) / min_block).max(1)
 }
 
 /// Resamples one mono stream to 16 kHz and hands out whole 10 ms frames.
 ///
-/// Delay: up to one staging chunk plus the FFT resampler's own delay (both trimmed from the
-/// output, so frame timestamps match the input's sample counts exactly).
+/// Delay: up to one staging chunk (about 20 ms of input) plus the FFT resampler's own delay
+/// (half an output block, about 10 ms); the resampler's delay is trimmed from the output, so
+/// frame timestamps match the input's sample counts exactly.
+///
+/// Cost per call of [`Self::push`]: a copy of the input into the staging chunk and, per full
+/// chunk, one real FFT of twice the input block and one inverse FFT of twice the output block
+/// (O(n log n) for n ≈ 20 ms of audio) — no allocation, no locking.
 pub struct PartyResampler {
     engine: Option<Box<Fft<f32>>>,
     staging: Vec<f32>,
@@ -74,7 +84,7 @@ impl PartyResampler {
                 "input rate {rate_in} Hz outside {MIN_RATE}..={MAX_RATE} Hz"
             )));
         }
-        let chunk_in = sub_chunk_in(rate_in) * SUB_CHUNKS;
+        let chunk_in = chunk_in(rate_in);
         let (engine, out_len, delay) = if rate_in == ANALYSIS_RATE {
             (None, 0, 0)
         } else {
@@ -82,7 +92,7 @@ impl PartyResampler {
                 rate_in as usize,
                 ANALYSIS_RATE as usize,
                 chunk_in,
-                SUB_CHUNKS,
+                1,
                 1,
                 rubato::WindowFunction::BlackmanHarris2,
                 FixedSync::Input,
@@ -309,6 +319,29 @@ mod tests {
             r.finish(&mut |f| out.extend_from_slice(f)).unwrap();
             assert!(out.iter().all(|x| x.is_finite()));
             assert_eq!(r.non_finite_samples(), rate as u64 / 2);
+        }
+    }
+
+    #[test]
+    fn a_frame_comes_out_within_35_ms_of_its_input() {
+        // Feed one sample at a time and note how much input had arrived when the frame holding
+        // 100 ms … 110 ms came out: at most that frame's end plus the staging and filter delay.
+        for (rate, bound_ms) in [(8000u32, 35.0), (11025, 55.0), (44100, 35.0), (48000, 35.0)] {
+            let mut r = PartyResampler::new(rate).unwrap();
+            let mut frames = 0usize;
+            let mut arrived_at = None;
+            for i in 0..rate as usize / 2 {
+                let x = (i as f32 * 0.01).sin() * 0.1;
+                r.push(&[x], &mut |_| frames += 1).unwrap();
+                if frames > 10 && arrived_at.is_none() {
+                    arrived_at = Some(i + 1);
+                }
+            }
+            let late_ms = arrived_at.unwrap() as f64 * 1000.0 / rate as f64 - 110.0;
+            assert!(
+                late_ms <= bound_ms,
+                "{rate} Hz: frame out {late_ms:.1} ms late"
+            );
         }
     }
 

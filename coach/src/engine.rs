@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use crate::ahead::{Ahead, Provisional, RawRuns, CONFIRM_SLACK_MS, SAME_START_MS};
 use crate::event::{Event, Frame, Party, TranscriptSegment};
 use crate::rate::{Rate, RateTracker};
 use crate::rulebook::{Mode, RuleBook};
@@ -106,6 +107,15 @@ pub struct Coach {
     noisy: Sustain,
     // Dead air.
     mutual_since: Option<u64>,
+    // Talk-over on the confirmed frames: each party's voiced run start, the overlap's start,
+    // and whether this overlap has been judged.
+    voiced_since: [Option<u64>; 2],
+    overlap_since: Option<u64>,
+    overlap_judged: bool,
+    // The fast path (see `ahead`).
+    raw: RawRuns,
+    raw_interrupt_for: Option<u64>,
+    provisional_interrupt: Option<Provisional>,
     // Silent caller protocol.
     silent: SilentStep,
     silent_step_at: u64,
@@ -166,6 +176,12 @@ impl Coach {
             caller_voiced_frames: 0,
             noisy: Sustain::default(),
             mutual_since: None,
+            voiced_since: [None; 2],
+            overlap_since: None,
+            overlap_judged: false,
+            raw: RawRuns::default(),
+            raw_interrupt_for: None,
+            provisional_interrupt: None,
             silent: SilentStep::Watching,
             silent_step_at: 0,
             hold_since: None,
@@ -220,6 +236,18 @@ impl Coach {
             return;
         }
         let t = event.time_ms();
+        if let Event::LoudnessJump { .. } = event {
+            if self.parties_seen.iter().any(|&s| s) && t > self.now {
+                // Decided on the arriving frames, ahead of the confirmed ones: handled at its
+                // own time without moving the clock the frames drive (rules measuring from
+                // "now" would otherwise date their conditions up to 0.68 s late).
+                let saved = self.now;
+                self.now = t;
+                self.jump(event, out);
+                self.now = saved;
+                return;
+            }
+        }
         self.advance(t, out);
         if self.start.is_none() && !matches!(event, Event::CallStart { .. }) {
             self.start = Some(0);
@@ -244,42 +272,17 @@ impl Coach {
                 }
             }
             Event::Frame(f) => self.frame(f, out),
-            Event::LoudnessJump {
-                party: Party::Agent,
-                onset_ms,
-                rise_db,
-                ..
-            } => {
-                let r = self.book.rules.gradual.clone();
-                if f64::from(*rise_db) >= r.min_rise_db {
-                    let ev = Evidence {
-                        measured: Some(f64::from(*rise_db)),
-                        threshold: Some(r.min_rise_db),
-                        unit: Some("dB".into()),
-                        heard: None,
-                    };
-                    self.pulse(
-                        "gradual",
-                        0,
-                        Party::Agent,
-                        *onset_ms,
-                        "音量突然提高",
-                        "Voice raised abruptly",
-                        ev,
-                        &r.line,
-                        out,
-                    );
-                }
-            }
-            Event::LoudnessJump { .. } => {}
+            Event::LoudnessJump { .. } => self.jump(event, out),
             Event::TalkOver {
                 start_ms,
                 end_ms,
                 second: Party::Agent,
-            } => {
+            } if !(self.parties_seen[0] && self.parties_seen[1]) => {
+                // Events without frames (an already-analysed call): judged at the overlap's
+                // end. With frames, the overlap is judged on them as it happens.
                 let r = self.book.rules.interrupt.clone();
                 let dur = (end_ms - start_ms) as f64 / 1000.0;
-                if dur >= r.min_overlap_s && self.ever_voiced[1] {
+                if dur >= r.min_overlap_s {
                     let ev = Evidence {
                         measured: Some(dur),
                         threshold: Some(r.min_overlap_s),
@@ -301,6 +304,39 @@ impl Coach {
             }
             Event::TalkOver { .. } => {}
             Event::Transcript(seg) => self.transcript(seg, out),
+        }
+    }
+
+    /// A sudden loudness rise of the agent (the `gradual` rule).
+    fn jump(&mut self, event: &Event, out: &mut Vec<Warning>) {
+        let Event::LoudnessJump {
+            party: Party::Agent,
+            onset_ms,
+            rise_db,
+            ..
+        } = event
+        else {
+            return;
+        };
+        let r = self.book.rules.gradual.clone();
+        if f64::from(*rise_db) >= r.min_rise_db {
+            let ev = Evidence {
+                measured: Some(f64::from(*rise_db)),
+                threshold: Some(r.min_rise_db),
+                unit: Some("dB".into()),
+                heard: None,
+            };
+            self.pulse(
+                "gradual",
+                0,
+                Party::Agent,
+                *onset_ms,
+                "音量突然提高",
+                "Voice raised abruptly",
+                ev,
+                &r.line,
+                out,
+            );
         }
     }
 
@@ -506,6 +542,11 @@ impl Coach {
         self.parties_seen[p] = true;
         let was_utterance = self.utterance[p];
         self.voiced[p] = f.voiced;
+        if !f.voiced {
+            self.voiced_since[p] = None;
+        } else if self.voiced_since[p].is_none() {
+            self.voiced_since[p] = Some(f.t_ms);
+        }
         self.utterance[p] = f.utterance;
         if f.voiced {
             self.ever_voiced[p] = true;
@@ -544,6 +585,7 @@ impl Coach {
                 }
                 // Cross-party rules once both parties' frames for this time are in.
                 self.dead_air(out);
+                self.talk_over(out);
                 self.silent_caller(out);
             }
         }
@@ -746,38 +788,194 @@ impl Coach {
         }
     }
 
+    /// Is dead air being watched for now (both parties have spoken, no hold, no silent-call
+    /// protocol running, the call not over)?
+    fn dead_air_watch(&self) -> bool {
+        self.ever_voiced[0]
+            && self.ever_voiced[1]
+            && !self.ended
+            && self.hold_since.is_none()
+            && !matches!(self.silent, SilentStep::Step(_))
+    }
+
     fn dead_air(&mut self, out: &mut Vec<Warning>) {
-        let r = self.book.rules.dead_air.clone();
         let silent = !self.voiced[0] && !self.voiced[1];
-        let mid_call =
-            self.ever_voiced[0] && self.ever_voiced[1] && !self.ended && self.hold_since.is_none();
-        let protocol = matches!(self.silent, SilentStep::Step(_));
-        if silent && mid_call && !protocol {
+        if silent && self.dead_air_watch() {
             let since = *self.mutual_since.get_or_insert(self.now);
-            let dur = (self.now - since) as f64 / 1000.0;
-            if dur >= r.max_silence_s {
-                let ev = Evidence {
-                    measured: Some(dur.floor()),
-                    threshold: Some(r.max_silence_s),
-                    unit: Some("s".into()),
-                    heard: None,
-                };
-                self.raise(
-                    "dead_air",
-                    0,
-                    Party::Agent,
-                    since,
-                    &format!("冷场{:.0}秒", dur.floor()),
-                    &format!("Dead air for {:.0} s", dur.floor()),
-                    ev,
-                    &r.line,
-                    None,
-                    out,
-                );
-            }
+            self.dead_air_at(since, out);
         } else {
             self.mutual_since = None;
             self.clear("dead_air", 0, self.now, out);
+        }
+    }
+
+    /// Raises (or refreshes) dead air silent since `since` when it has lasted long enough at
+    /// the coach's time.
+    fn dead_air_at(&mut self, since: u64, out: &mut Vec<Warning>) {
+        let r = self.book.rules.dead_air.clone();
+        let dur = (self.now - since) as f64 / 1000.0;
+        if dur >= r.max_silence_s {
+            let ev = Evidence {
+                measured: Some(dur.floor()),
+                threshold: Some(r.max_silence_s),
+                unit: Some("s".into()),
+                heard: None,
+            };
+            self.raise(
+                "dead_air",
+                0,
+                Party::Agent,
+                since,
+                &format!("冷场{:.0}秒", dur.floor()),
+                &format!("Dead air for {:.0} s", dur.floor()),
+                ev,
+                &r.line,
+                None,
+                out,
+            );
+        }
+    }
+
+    /// The agent talking over the caller, judged on the confirmed frames the moment the overlap
+    /// reaches the rule's minimum: confirms the fast path's provisional warning for the same
+    /// overlap, or raises it (later) when the fast path did not.
+    fn talk_over(&mut self, out: &mut Vec<Warning>) {
+        if !(self.voiced[0] && self.voiced[1]) {
+            self.overlap_since = None;
+            self.overlap_judged = false;
+        } else {
+            let since = *self.overlap_since.get_or_insert(self.now);
+            let agent_second = self.voiced_since[0] > self.voiced_since[1];
+            let r = self.book.rules.interrupt.clone();
+            let dur_ms = self.now + 10 - since;
+            if !self.overlap_judged && agent_second && dur_ms >= secs(r.min_overlap_s) {
+                self.overlap_judged = true;
+                match self.provisional_interrupt.take() {
+                    Some(p) if p.start_ms.abs_diff(since) <= SAME_START_MS => {}
+                    earlier => {
+                        if earlier.is_some() {
+                            self.withdraw("interrupt", 0, self.now, out);
+                        }
+                        self.interrupt_at(since, dur_ms, out);
+                    }
+                }
+            }
+        }
+        if self
+            .provisional_interrupt
+            .is_some_and(|p| self.now > p.deadline_ms)
+        {
+            self.provisional_interrupt = None;
+            self.withdraw("interrupt", 0, self.now, out);
+        }
+    }
+
+    fn interrupt_at(&mut self, start_ms: u64, dur_ms: u64, out: &mut Vec<Warning>) {
+        let r = self.book.rules.interrupt.clone();
+        let ev = Evidence {
+            measured: Some(dur_ms as f64 / 1000.0),
+            threshold: Some(r.min_overlap_s),
+            unit: Some("s".into()),
+            heard: None,
+        };
+        self.pulse(
+            "interrupt",
+            0,
+            Party::Agent,
+            start_ms,
+            "打断了客户讲话",
+            "Interrupted the caller",
+            ev,
+            &r.line,
+            out,
+        );
+    }
+
+    /// The fast path: both parties' raw decisions on a frame as it arrives, ahead of its
+    /// confirmed frames (see [`crate::ahead`]). Warnings raised here carry the frame's time.
+    /// The caller must not feed frames past an event the coach has not yet seen (a hold or
+    /// the call's end at or before `a.t_ms`).
+    pub fn ahead(&mut self, a: &Ahead, out: &mut Vec<Warning>) {
+        if self.ended || a.t_ms < self.now {
+            return;
+        }
+        self.raw.push(a);
+        let confirmed = self.now;
+        let saved = self.now;
+        self.now = a.t_ms;
+        // Still silent: final once no raw speech followed the last confirmed frame.
+        if let Some(since) = self.mutual_since {
+            let quiet = !(0..2).any(|p| self.raw.voiced_after(p, confirmed));
+            if quiet && self.dead_air_watch() && !self.is_active("dead_air", 0) {
+                self.dead_air_at(since, out);
+            }
+        }
+        // Both talking, the agent second: provisional.
+        if let (Some(agent), Some(caller)) = (self.raw.run_start[0], self.raw.run_start[1]) {
+            let talking = a.voiced[0] == Some(true) && self.raw.in_run(1, a.t_ms);
+            let min = secs(self.book.rules.interrupt.min_overlap_s);
+            let dur_ms = a.t_ms + 10 - agent;
+            if talking
+                && agent > caller
+                && dur_ms >= min
+                && self.raw_interrupt_for != Some(agent)
+                && self.enabled("interrupt")
+            {
+                self.raw_interrupt_for = Some(agent);
+                let already = self
+                    .overlap_since
+                    .is_some_and(|s| s.abs_diff(agent) <= SAME_START_MS && self.overlap_judged);
+                if !already {
+                    if self.provisional_interrupt.is_some() {
+                        self.withdraw("interrupt", 0, a.t_ms, out);
+                    }
+                    self.interrupt_at(agent, dur_ms, out);
+                    if self.is_active("interrupt", 0) {
+                        self.provisional_interrupt = Some(Provisional {
+                            start_ms: agent,
+                            deadline_ms: agent + min + CONFIRM_SLACK_MS,
+                        });
+                    }
+                }
+            }
+        }
+        self.now = saved;
+    }
+
+    fn is_active(&self, rule: &str, key: u8) -> bool {
+        self.active.contains_key(&(rule.to_string(), key))
+    }
+
+    /// Takes back a warning the fast path raised and the confirmed stream did not bear out:
+    /// it no longer counts as a violation.
+    fn withdraw(&mut self, rule: &str, key: u8, t: u64, out: &mut Vec<Warning>) {
+        let Some(mut a) = self.active.remove(&(rule.to_string(), key)) else {
+            // Already off screen (expired): the log still gets the correction.
+            if let Some(mut w) = self
+                .log
+                .iter()
+                .rev()
+                .find(|w| w.rule == rule && w.state == WarningState::Raised)
+                .cloned()
+            {
+                w.state = WarningState::Withdrawn;
+                w.t_ms = t;
+                self.uncount(rule);
+                out.push(w.clone());
+                self.log.push(w);
+            }
+            return;
+        };
+        a.warning.state = WarningState::Withdrawn;
+        a.warning.t_ms = t;
+        self.uncount(rule);
+        out.push(a.warning.clone());
+        self.log.push(a.warning);
+    }
+
+    fn uncount(&mut self, rule: &str) {
+        if let Some(v) = self.violations.get_mut(rule) {
+            *v = v.saturating_sub(1);
         }
     }
 

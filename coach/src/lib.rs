@@ -6,6 +6,7 @@
 //! events give the same warnings however they were chunked. Depends on neither `audio` nor `asr`.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod ahead;
 pub mod engine;
 pub mod event;
 pub mod rate;
@@ -14,6 +15,7 @@ pub mod text;
 pub mod transcript;
 pub mod warning;
 
+pub use ahead::Ahead;
 pub use engine::{Coach, RuleScore};
 pub use event::{Event, Frame, Party, TranscriptSegment};
 pub use rulebook::{RuleBook, RuleBookError};

@@ -13,12 +13,15 @@ pub enum Severity {
 }
 
 /// Lifecycle: a screen flashes on `Raised`, refreshes on `Updated`, stops on `Cleared`.
+/// `Withdrawn` ends a warning the fast path raised and the confirmed stream did not bear out
+/// (a screen removes it; it does not count as a violation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WarningState {
     Raised,
     Updated,
     Cleared,
+    Withdrawn,
 }
 
 /// Why a warning is not shown to the agent.

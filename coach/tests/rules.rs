@@ -432,45 +432,55 @@ fn dead_air_mid_call_but_not_on_hold() {
 
 #[test]
 fn agent_interrupting_the_caller() {
-    let base = Script::new(10.0)
+    // Judged on the frames: the agent starts at 5 s while the caller speaks until 6 s.
+    let w = Script::new(10.0)
         .talk(talk(Party::Caller, 0.5, 6.0))
-        .talk(talk(Party::Agent, 5.0, 8.0));
-    let w = base
-        .event(Event::TalkOver {
-            start_ms: 5000,
-            end_ms: 6000,
-            second: Party::Agent,
-        })
+        .talk(talk(Party::Agent, 5.0, 8.0))
         .run();
-    assert_eq!(raised(&w, "interrupt").len(), 1);
-    let base = Script::new(10.0)
-        .talk(talk(Party::Caller, 0.5, 6.0))
+    let r = raised(&w, "interrupt");
+    assert_eq!(r.len(), 1, "{w:#?}");
+    assert_eq!(
+        (r[0].start_ms, r[0].t_ms),
+        (5000, 5490),
+        "when the overlap is 0.5 s old"
+    );
+    // 0.3 s of overlap is not an interruption.
+    let short = Script::new(10.0)
+        .talk(talk(Party::Caller, 0.5, 5.3))
         .talk(talk(Party::Agent, 5.0, 8.0));
-    assert!(raised(
-        &base
-            .event(Event::TalkOver {
-                start_ms: 5000,
-                end_ms: 5300,
-                second: Party::Agent
-            })
-            .run(),
-        "interrupt"
-    )
-    .is_empty());
-    let base = Script::new(10.0)
+    assert!(raised(&short.run(), "interrupt").is_empty());
+    // The caller talking over the agent is not the agent interrupting.
+    let caller_second = Script::new(10.0)
         .talk(talk(Party::Agent, 0.5, 6.0))
         .talk(talk(Party::Caller, 5.0, 8.0));
-    assert!(raised(
-        &base
-            .event(Event::TalkOver {
+    assert!(raised(&caller_second.run(), "interrupt").is_empty());
+}
+
+#[test]
+fn interruption_from_events_alone() {
+    // An already-analysed call (events, no frames): judged on the talk-over event.
+    let events = |end_ms: u64, second: Party| {
+        let mut coach = Coach::new(RuleBook::default_book(), None);
+        let mut out = Vec::new();
+        for e in [
+            Event::CallStart { t_ms: 0 },
+            Event::TalkOver {
                 start_ms: 5000,
-                end_ms: 6000,
-                second: Party::Caller
-            })
-            .run(),
-        "interrupt"
-    )
-    .is_empty());
+                end_ms,
+                second,
+            },
+            Event::CallEnd {
+                t_ms: 10_000,
+                hung_up_by: None,
+            },
+        ] {
+            coach.push(&e, &mut out);
+        }
+        out
+    };
+    assert_eq!(raised(&events(6000, Party::Agent), "interrupt").len(), 1);
+    assert!(raised(&events(5300, Party::Agent), "interrupt").is_empty());
+    assert!(raised(&events(6000, Party::Caller), "interrupt").is_empty());
 }
 
 #[test]

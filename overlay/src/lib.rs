@@ -150,7 +150,7 @@ impl Overlay {
                                 s.warning = *w;
                             }
                         }
-                        WarningState::Cleared => {
+                        WarningState::Cleared | WarningState::Withdrawn => {
                             self.shown.remove(&w.id);
                         }
                     }

@@ -593,7 +593,7 @@ pub fn run_latency(
                     UiEvent::Warning { warning, .. } => match warning.state {
                         callcoach_coach::WarningState::Raised => raised.push((*warning, arrival)),
                         callcoach_coach::WarningState::Withdrawn => {
-                            *withdrawn.entry(warning.rule.clone()).or_default() += 1;
+                            *withdrawn.entry(warning.rule.to_string()).or_default() += 1;
                             withdrawn_ids.insert(warning.id.clone());
                         }
                         _ => {}

@@ -10,7 +10,9 @@ pub mod envelope;
 pub mod error;
 pub mod flags;
 pub mod party;
+pub mod report;
 pub mod resample;
+pub mod stream;
 
 pub use error::AudioError;
 pub use party::{

@@ -7,10 +7,13 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod ahead;
+mod board;
 pub mod engine;
 pub mod event;
 pub mod rate;
+pub mod rule_id;
 pub mod rulebook;
+mod rules;
 pub mod text;
 pub mod transcript;
 pub mod warning;
@@ -18,5 +21,6 @@ pub mod warning;
 pub use ahead::Ahead;
 pub use engine::{Coach, RuleScore};
 pub use event::{Event, Frame, Party, TranscriptSegment};
+pub use rule_id::RuleId;
 pub use rulebook::{RuleBook, RuleBookError};
 pub use warning::{Severity, Warning, WarningState};

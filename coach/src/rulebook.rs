@@ -7,6 +7,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::rule_id::RuleId;
+
 use crate::warning::Severity;
 
 /// The default rule book, embedded (see `coach/src/default_rules.toml`).
@@ -98,25 +100,29 @@ pub trait RuleCommon {
 }
 
 impl Rules {
-    /// The common keys of rule `id` (see [`RULE_IDS`]); `None` for an unknown id.
+    /// The common keys of rule `id`.
+    pub fn rule(&self, id: RuleId) -> &dyn RuleCommon {
+        match id {
+            RuleId::Rate => &self.rate,
+            RuleId::Volume => &self.volume,
+            RuleId::Gradual => &self.gradual,
+            RuleId::SilentCaller => &self.silent_caller,
+            RuleId::WeakCaller => &self.weak_caller,
+            RuleId::NoisyCaller => &self.noisy_caller,
+            RuleId::Hold => &self.hold,
+            RuleId::DeadAir => &self.dead_air,
+            RuleId::Interrupt => &self.interrupt,
+            RuleId::Greeting => &self.greeting,
+            RuleId::Forbidden => &self.forbidden,
+            RuleId::Polite => &self.polite,
+            RuleId::Closing => &self.closing,
+            RuleId::Abusive => &self.abusive,
+        }
+    }
+
+    /// The common keys of the rule named `id` (see [`RULE_IDS`]); `None` for an unknown name.
     pub fn common(&self, id: &str) -> Option<&dyn RuleCommon> {
-        Some(match id {
-            "rate" => &self.rate,
-            "volume" => &self.volume,
-            "gradual" => &self.gradual,
-            "silent_caller" => &self.silent_caller,
-            "weak_caller" => &self.weak_caller,
-            "noisy_caller" => &self.noisy_caller,
-            "hold" => &self.hold,
-            "dead_air" => &self.dead_air,
-            "interrupt" => &self.interrupt,
-            "greeting" => &self.greeting,
-            "forbidden" => &self.forbidden,
-            "polite" => &self.polite,
-            "closing" => &self.closing,
-            "abusive" => &self.abusive,
-            _ => return None,
-        })
+        RuleId::parse(id).map(|r| self.rule(r))
     }
 }
 
@@ -215,23 +221,16 @@ pub struct RuleBook {
     pub rules: Rules,
 }
 
-/// Rule ids, in rule-book order.
-pub const RULE_IDS: [&str; 14] = [
-    "rate",
-    "volume",
-    "gradual",
-    "silent_caller",
-    "weak_caller",
-    "noisy_caller",
-    "hold",
-    "dead_air",
-    "interrupt",
-    "greeting",
-    "forbidden",
-    "polite",
-    "closing",
-    "abusive",
-];
+/// Rule names, in rule-book order (see [`RuleId`]).
+pub const RULE_IDS: [&str; 14] = {
+    let mut names = [""; 14];
+    let mut i = 0;
+    while i < 14 {
+        names[i] = RuleId::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
 
 #[derive(Clone, Copy)]
 enum Kind {

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::Party;
+use crate::rule_id::RuleId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,7 +50,7 @@ pub struct Evidence {
 pub struct Warning {
     /// Stable id within the call: `rule#n`.
     pub id: String,
-    pub rule: String,
+    pub rule: RuleId,
     pub severity: Severity,
     pub party: Party,
     pub state: WarningState,

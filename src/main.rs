@@ -101,9 +101,14 @@ enum Command {
         /// Replay at real-time pace (otherwise as fast as possible).
         #[arg(long)]
         realtime: bool,
-        /// Screen: `text` prints warnings as they are raised and cleared.
+        /// Screen: `text` prints warnings as they are raised and cleared; `overlay` opens the
+        /// agent's always-on-top window (and prints the same).
         #[arg(long, default_value = "text")]
         ui: String,
+        /// The overlay's mode: `compact` (one slim bar) or `full`; default: the one used last
+        /// (compact the first time). F7 switches in the window.
+        #[arg(long, value_enum)]
+        overlay: Option<OverlayModeArg>,
         /// Rule book (TOML); the embedded defaults when omitted.
         #[arg(long)]
         rules: Option<PathBuf>,
@@ -208,6 +213,12 @@ enum ModelsAction {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum OverlayModeArg {
+    Compact,
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum CallStartArg {
     Auto,
     Api,
@@ -269,6 +280,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             api_token_file,
             realtime,
             ui,
+            overlay,
             rules,
             agent_id,
             call_start,
@@ -348,10 +360,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }),
                 (None, None) => None,
             };
-            let rate_band = (
-                cfg.book.rules.rate.min_cpm as f32,
-                cfg.book.rules.rate.max_cpm as f32,
-            );
+            let overlay_opts = callcoach_overlay::OverlayOptions {
+                rate_band: (
+                    cfg.book.rules.rate.min_cpm as f32,
+                    cfg.book.rules.rate.max_cpm as f32,
+                ),
+                loudness_band: (
+                    cfg.book.rules.volume.min_lufs as f32,
+                    cfg.book.rules.volume.max_lufs as f32,
+                ),
+                cjk_font: None,
+                mode: overlay.map(|m| match m {
+                    OverlayModeArg::Compact => callcoach_overlay::Mode::Compact,
+                    OverlayModeArg::Full => callcoach_overlay::Mode::Full,
+                }),
+                state_file: callcoach_overlay::geometry::default_state_file(),
+            };
             let (events, devices_done) = match (input, devices) {
                 (Some(input), _) => (live::replay(&input, realtime, cfg, control_rx)?, None),
                 (None, Some(devices)) => {
@@ -396,7 +420,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (None, None) => anyhow::bail!("say where the audio comes from: --stereo-device ID, --agent-device ID [--caller-device ID], or --input FILE"),
             };
             let (mut lat, _) = if ui == "overlay" {
-                callcoach::screen::run_overlay(events, control_tx_ui, rate_band, stop.clone())?
+                callcoach::screen::run_overlay(events, control_tx_ui, overlay_opts, stop.clone())?
             } else {
                 let r = live::text_ui(events);
                 // The run has ended (or failed): the device thread stops too.
@@ -518,6 +542,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     warnings,
                     scores: coach.scores(),
                     speech_rate: SpeechRates::of(&coach),
+                    checklist: callcoach::report::ChecklistItem::of(&coach),
                 },
             };
             let text = serde_json::to_string_pretty(&report).context("serialising the report")?;

@@ -29,6 +29,31 @@ pub struct CoachReport {
     /// Each party's chars/min over the call, and which estimate it is (transcript characters
     /// over voiced time; calibrated or plain syllable nuclei where there is no text).
     pub speech_rate: SpeechRates,
+    /// The call-flow checklist at the call's end (greeting, request confirmed, anything else,
+    /// goodbye), ticked from the agent's transcript.
+    pub checklist: Vec<ChecklistItem>,
+}
+
+/// One step of the call-flow checklist.
+#[derive(Serialize, Debug, Clone, Copy)]
+pub struct ChecklistItem {
+    pub step: callcoach_coach::FlowStep,
+    pub label: &'static str,
+    pub done: bool,
+}
+
+impl ChecklistItem {
+    pub fn of(coach: &Coach) -> Vec<Self> {
+        coach
+            .checklist()
+            .into_iter()
+            .map(|(step, done)| Self {
+                step,
+                label: step.label(),
+                done,
+            })
+            .collect()
+    }
 }
 
 /// Speech rate per party, with its source.

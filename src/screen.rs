@@ -22,6 +22,7 @@ fn to_screen(e: &UiEvent) -> Option<ScreenEvent> {
             silence_s: m.silence_ms as f32 / 1000.0,
             hold_s: m.hold_ms.map(|h| h as f32 / 1000.0),
             lost: m.lost,
+            checklist: m.checklist,
         }),
         UiEvent::CallStarted { id, how } => {
             ScreenEvent::Status(format!("通话开始 call {id} ({how})"))
@@ -48,7 +49,7 @@ fn to_screen(e: &UiEvent) -> Option<ScreenEvent> {
 pub fn run_overlay(
     events: Receiver<UiEvent>,
     control: Sender<Control>,
-    rate_band: (f32, f32),
+    opts: OverlayOptions,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     let (screen_tx, screen_rx) = bounded::<ScreenEvent>(1024);
@@ -96,14 +97,7 @@ pub fn run_overlay(
                 let _ = control.send(c);
             }
         })?;
-    callcoach_overlay::run(
-        screen_rx,
-        key_tx,
-        OverlayOptions {
-            rate_band,
-            cjk_font: None,
-        },
-    )?;
+    callcoach_overlay::run(screen_rx, key_tx, opts)?;
     // The window was closed (or the run ended): stop the audio; the call in progress is
     // finished and written before the log thread sees the end.
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -179,6 +179,20 @@ fn text_rules_and_rate_from_recognised_speech() {
     }
     // each line once (no committed span twice)
     assert_eq!(text.matches("再见").count(), 1, "{text}");
+    // The call-flow checklist, against the script (kept.timeline.tsv): the greeting with the
+    // company, no confirmation of the request, "请问还有其他问题吗", "再见".
+    let done: Vec<bool> = kept["coach"]["checklist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["done"].as_bool().unwrap())
+        .collect();
+    assert_eq!(
+        done,
+        [true, false, true, true],
+        "{}\n{text}",
+        kept["coach"]["checklist"]
+    );
 
     let agent = &kept["coach"]["speech_rate"]["agent"];
     assert_eq!(agent["source"], "transcript", "{agent}");

@@ -13,8 +13,9 @@ use crate::event::{Event, Frame, Party, TranscriptSegment};
 use crate::rate::Rate;
 use crate::rule_id::RuleId;
 use crate::rulebook::RuleBook;
+pub use crate::rules::flow::FlowStep;
 use crate::rules::{
-    caller_line::CallerLine, closing::Closing, dead_air::DeadAir, gradual::Gradual,
+    caller_line::CallerLine, closing::Closing, dead_air::DeadAir, flow::Flow, gradual::Gradual,
     greeting::Greeting, hold::Hold, interrupt::Interrupt, phrases::Phrases, rate::RateRule,
     silent_caller::SilentCaller, volume::VolumeRule, Cx, Facts, Rule,
 };
@@ -46,11 +47,12 @@ struct Rules {
     gradual: Gradual,
     phrases: Phrases,
     closing: Closing,
+    flow: Flow,
 }
 
 impl Rules {
     /// Every rule, in the order they are asked.
-    fn all(&mut self) -> [&mut dyn Rule; 11] {
+    fn all(&mut self) -> [&mut dyn Rule; 12] {
         [
             &mut self.rate,
             &mut self.volume,
@@ -63,6 +65,7 @@ impl Rules {
             &mut self.gradual,
             &mut self.phrases,
             &mut self.closing,
+            &mut self.flow,
         ]
     }
 }
@@ -98,6 +101,7 @@ impl Coach {
                 gradual: Gradual,
                 phrases: Phrases::default(),
                 closing: Closing::default(),
+                flow: Flow::default(),
             },
             facts: Facts::new(),
             board: Board::default(),
@@ -113,6 +117,13 @@ impl Coach {
     /// Each party's speech rate over the whole call (agent, caller), with its source.
     pub fn speech_rates(&self) -> [Option<Rate>; 2] {
         self.rules.rate.call_rates()
+    }
+
+    /// The call-flow checklist so far: each step of [`FlowStep::ALL`] and whether the agent
+    /// has done it (ticked from the transcript with the rule book's phrases).
+    pub fn checklist(&self) -> [(FlowStep, bool); 4] {
+        let d = self.rules.flow.done;
+        [0, 1, 2, 3].map(|i| (FlowStep::ALL[i], d[i]))
     }
 
     /// Per-rule scores so far.

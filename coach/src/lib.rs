@@ -19,7 +19,7 @@ pub mod transcript;
 pub mod warning;
 
 pub use ahead::Ahead;
-pub use engine::{Coach, RuleScore};
+pub use engine::{Coach, FlowStep, RuleScore};
 pub use event::{Event, Frame, Party, TranscriptSegment};
 pub use rule_id::RuleId;
 pub use rulebook::{RuleBook, RuleBookError};

@@ -180,7 +180,9 @@ common!(InterruptRule {
 common!(GreetingRule { within_s: f64, must_include: Vec<String>, holiday_phrases: Vec<String>, line: String });
 common!(ForbiddenRule { line: String, categories: BTreeMap<String, Vec<String>> });
 common!(PoliteRule { words: Vec<String> });
-common!(ClosingRule { last_s: f64, confirm_phrases: Vec<String>, goodbye_phrases: Vec<String>, caller_hangs_up_first: bool, line: String });
+common!(ClosingRule { last_s: f64, confirm_phrases: Vec<String>, goodbye_phrases: Vec<String>, caller_hangs_up_first: bool, line: String,
+    /// Words that confirm the caller's request (the call-flow checklist's second step).
+    #[serde(default)] request_phrases: Vec<String> });
 common!(AbusiveRule { words: Vec<String>, reminder_phrases: Vec<String>, reminders_before_end: u32, reminder_line: String, end_line: String });
 
 /// All rules.
@@ -257,7 +259,7 @@ const COMMON: [(&str, Kind); 5] = [
 ];
 
 /// Fields that may be left out.
-const OPTIONAL: [&str; 2] = ["excused_by", "agents"];
+const OPTIONAL: [&str; 3] = ["excused_by", "agents", "request_phrases"];
 
 fn schema(rule: &str) -> &'static [(&'static str, Kind)] {
     use Kind::*;
@@ -324,6 +326,7 @@ fn schema(rule: &str) -> &'static [(&'static str, Kind)] {
             ("last_s", Num(1.0, 600.0)),
             ("confirm_phrases", StrList),
             ("goodbye_phrases", StrList),
+            ("request_phrases", StrList),
             ("caller_hangs_up_first", Bool),
             ("line", Str),
         ],

@@ -713,3 +713,57 @@ fn any_rule_can_be_excused_by_caller_phrases() {
     book.rules.dead_air.excused_by = vec!["等我一下".into()];
     assert!(raised(&s().run_with(book, None), "dead_air").is_empty());
 }
+
+#[test]
+fn the_call_flow_checklist_ticks_itself_from_the_agents_words() {
+    let book = RuleBook::default_book();
+    let company = book.settings.company.clone();
+    let run = |s: &Script| {
+        let mut coach = Coach::new(book.clone(), None);
+        let mut out = Vec::new();
+        let mut seen = Vec::new();
+        for e in s.events() {
+            coach.push(&e, &mut out);
+            seen.push(coach.checklist().map(|(_, d)| d));
+        }
+        (coach.checklist(), seen)
+    };
+    let s = Script::new(40.0)
+        .say(
+            Party::Agent,
+            0.5,
+            3.0,
+            &format!("您好，{company}，请问有什么可以帮您？"),
+        )
+        .say(Party::Caller, 3.5, 8.0, "我想查一下我的话费")
+        .say(
+            Party::Agent,
+            8.5,
+            11.0,
+            "好的，您是想查询本月的话费，对吗？",
+        )
+        .say(Party::Caller, 11.5, 13.0, "对")
+        .say(Party::Agent, 30.0, 33.0, "请问还有其他可以帮您的吗？")
+        .say(Party::Caller, 33.5, 34.0, "没有了")
+        .say(Party::Agent, 34.5, 36.0, "感谢您的来电，再见！");
+    let (done, seen) = run(&s);
+    assert_eq!(
+        done.map(|(step, d)| (step.label(), d)),
+        [
+            ("问候", true),
+            ("确认需求", true),
+            ("询问其他", true),
+            ("道别", true)
+        ]
+    );
+    // In order, as the words were said: nothing ticked before the greeting was heard.
+    assert_eq!(seen[0], [false; 4]);
+    assert!(seen.contains(&[true, true, false, false]));
+    // A greeting without the company name and no confirmation: those stay unticked.
+    let s = Script::new(20.0)
+        .say(Party::Agent, 0.5, 3.0, "您好，请问有什么可以帮您？")
+        .say(Party::Caller, 3.5, 8.0, "我想查一下我的话费")
+        .say(Party::Agent, 8.5, 11.0, "好的，马上帮您查，再见");
+    let (done, _) = run(&s);
+    assert_eq!(done.map(|(_, d)| d), [false, false, false, true]);
+}

@@ -84,6 +84,9 @@ pub struct Meters {
     pub hold_ms: Option<u64>,
     /// A party whose device is lost (filled with silence until it is back).
     pub lost: [bool; 2],
+    /// The call-flow checklist (greeting, request confirmed, anything else, goodbye; see
+    /// [`callcoach_coach::FlowStep`]), ticked from the transcript.
+    pub checklist: [bool; 4],
 }
 
 /// What the live run hands the screen.

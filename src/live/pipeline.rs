@@ -569,7 +569,10 @@ pub fn spawn_pipeline(
                         .and_then(|c| c.hold_since.map(|h| c.call_ms().saturating_sub(h)));
                     // Events the screen had no room for go first, in order.
                     pl.ui.flush();
-                    if let Some(m) = pl.meters.due(call_ms, hold_ms) {
+                    if let Some(mut m) = pl.meters.due(call_ms, hold_ms) {
+                        if let Some(c) = pl.call.as_ref() {
+                            m.checklist = c.feed.coach.checklist().map(|(_, done)| done);
+                        }
                         pl.ui.send(UiEvent::Meters(m));
                         // An auto-started call ends when nobody has spoken for a while.
                         if pl.call.as_ref().is_some_and(|c| c.how == "auto")

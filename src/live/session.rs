@@ -230,6 +230,7 @@ pub(super) fn finish_call(
             warnings,
             scores: coach.scores(),
             speech_rate: SpeechRates::of(&coach),
+            checklist: crate::report::ChecklistItem::of(&coach),
         },
     };
     let text = serde_json::to_string_pretty(&full).context("serialising the report")?;

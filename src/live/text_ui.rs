@@ -8,6 +8,7 @@ pub fn text_ui(events: Receiver<UiEvent>) -> (Vec<f64>, Vec<f64>) {
     let mut latencies = Vec::new();
     let mut transcript_latencies = Vec::new();
     let mut last_meter_s = 0u64;
+    let mut checklist = [false; 4];
     for e in events {
         match e {
             UiEvent::Warning {
@@ -54,6 +55,19 @@ pub fn text_ui(events: Receiver<UiEvent>) -> (Vec<f64>, Vec<f64>) {
                 }
             }
             UiEvent::Meters(m) => {
+                if m.checklist != checklist {
+                    checklist = m.checklist;
+                    let steps: Vec<String> = callcoach_coach::FlowStep::ALL
+                        .iter()
+                        .zip(checklist)
+                        .map(|(s, d)| format!("{}{}", s.label(), if d { "✓" } else { "☐" }))
+                        .collect();
+                    println!(
+                        "{:>7.1} s  ☰ checklist {}",
+                        m.call_ms.unwrap_or(0) as f64 / 1000.0,
+                        steps.join(" ")
+                    );
+                }
                 // Every 10 s of call time: the meters the overlay draws continuously.
                 if let Some(t) = m.call_ms {
                     if t / 10_000 != last_meter_s {

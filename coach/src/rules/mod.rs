@@ -15,6 +15,7 @@ use crate::warning::Warning;
 pub(crate) mod caller_line;
 pub(crate) mod closing;
 pub(crate) mod dead_air;
+pub(crate) mod flow;
 pub(crate) mod gradual;
 pub(crate) mod greeting;
 pub(crate) mod hold;

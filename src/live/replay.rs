@@ -41,6 +41,10 @@ pub fn replay(
             let _keep = src_tx; // the source ends when this thread does
             let mut sent: u64 = 0;
             let mut dropped = [0u64; 2];
+            // Silence owed to a ring for samples it dropped (as the capture callback does): a
+            // party's ring always holds as many samples as were delivered, so the parties stay
+            // aligned through an overflow.
+            let mut owed = [0u64; 2];
             let stop = cfg_stop;
             loop {
                 if stop.load(Ordering::Relaxed) {
@@ -70,19 +74,44 @@ pub fn replay(
                         .enumerate()
                         .take(parties)
                     {
+                        if realtime {
+                            // Pay what is owed first, as far as there is room.
+                            while owed[ch] > 0 && tx.push(0.0).is_ok() {
+                                owed[ch] -= 1;
+                            }
+                        }
                         for x in chunk.iter().skip(ch).step_by(channels).take(frames) {
-                            // A device cannot wait: at real-time pace a full ring drops and
-                            // counts. A file replayed as fast as possible waits for room.
-                            while tx.push(to_16_bit(*x)).is_err() {
-                                if realtime {
+                            // A device cannot wait: at real-time pace a full ring drops, counts
+                            // and owes the sample (a sample behind owed silence waits its turn:
+                            // dropped and owed too). A file replayed as fast as possible waits
+                            // for room.
+                            if realtime {
+                                if owed[ch] > 0 || tx.push(to_16_bit(*x)).is_err() {
                                     dropped[ch] += 1;
-                                    break;
+                                    owed[ch] += 1;
                                 }
+                                continue;
+                            }
+                            while tx.push(to_16_bit(*x)).is_err() {
                                 std::thread::sleep(Duration::from_millis(1));
                             }
                         }
                     }
                     sent += frames as u64;
+                }
+            }
+            // What is still owed goes in at the end (waiting for room now does no harm).
+            for (ch, tx) in [&mut agent_tx, &mut caller_tx]
+                .into_iter()
+                .enumerate()
+                .take(parties)
+            {
+                while owed[ch] > 0 && !stop.load(Ordering::Relaxed) && !tx.is_abandoned() {
+                    if tx.push(0.0).is_ok() {
+                        owed[ch] -= 1;
+                    } else {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
                 }
             }
             for (i, d) in dropped.iter().enumerate() {

@@ -530,6 +530,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     (audio, asr, feed.finish(end))
                 }
             };
+            let mut audio = audio;
+            callcoach::report::rates_from_coach(&mut audio, &coach);
             let report = FullReport {
                 call: audio,
                 asr: asr.clone(),

@@ -129,3 +129,22 @@ impl AsrReport {
         }
     }
 }
+
+/// The report's chars/min series become the coach's: the figure the rate rule judges and the
+/// live meter shows (transcript characters where there is text, calibrated syllable nuclei
+/// elsewhere; the rule book's window and minimum speech), so the plot, the meter and the
+/// warnings never disagree. The audio-only figure stays in each party's `chars_per_minute`.
+pub fn rates_from_coach(report: &mut callcoach_audio::analyze::CallReport, coach: &Coach) {
+    use callcoach_coach::Party;
+    for (series, party) in [
+        (report.series.agent.as_mut(), Party::Agent),
+        (report.series.caller.as_mut(), Party::Caller),
+    ] {
+        if let Some(series) = series {
+            let n = series.chars_per_minute.len();
+            let mut rates = coach.rate_series(party).to_vec();
+            rates.resize(n, None);
+            series.chars_per_minute = rates;
+        }
+    }
+}

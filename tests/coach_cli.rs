@@ -419,3 +419,45 @@ fn text_rules_and_call_events_from_a_transcript() {
         "the greeting was complete: {rules:?}"
     );
 }
+
+/// The report's chars/min series is the figure the rate rule judges (one computation for the
+/// rule, the live meter and the plot): at every rate warning, the series shows the warning's
+/// measured value.
+#[test]
+fn the_rate_plot_shows_what_the_rate_rule_judged() {
+    let dir = tmpdir();
+    let rules = dir.path().join("rules.toml");
+    let text = callcoach_coach::rulebook::DEFAULT_RULES
+        .replace("min_speech_s = 5 ", "min_speech_s = 3 ")
+        .replace("max_cpm = 150", "max_cpm = 100")
+        .replace("sustain_s = 5  ", "sustain_s = 1  ");
+    std::fs::write(&rules, text).unwrap();
+    let r = json_of(
+        &[
+            "analyze",
+            p(&fixture("demo-call.wav")),
+            "--transcript",
+            p(&fixture("demo-call.transcript.jsonl")),
+            "--rules",
+            p(&rules),
+        ],
+        dir.path(),
+    );
+    let series = r["series"]["agent"]["chars_per_minute"].as_array().unwrap();
+    let warnings: Vec<&Value> = r["coach"]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["rule"] == "rate" && w["state"] != "cleared")
+        .collect();
+    assert!(!warnings.is_empty(), "the narrow band is broken: {r}");
+    for w in warnings {
+        let t = w["t_ms"].as_u64().unwrap() as usize;
+        let measured = w["evidence"]["measured"].as_f64().unwrap();
+        let plotted = series[t / 100].as_f64().expect("a figure at the warning");
+        assert!(
+            (plotted.round() - measured).abs() <= 0.5,
+            "at {t} ms the plot shows {plotted:.1}, the warning {measured}"
+        );
+    }
+}

@@ -126,6 +126,12 @@ impl Coach {
         [0, 1, 2, 3].map(|i| (FlowStep::ALL[i], d[i]))
     }
 
+    /// Chars/min of `party` every 100 ms of call time (`None` before there is enough speech):
+    /// the figure the rate rule judges and the live meter shows.
+    pub fn rate_series(&self, party: Party) -> &[Option<f32>] {
+        &self.rules.rate.series[party.index()]
+    }
+
     /// Per-rule scores so far.
     pub fn scores(&self) -> Vec<RuleScore> {
         RuleId::ALL

@@ -221,6 +221,7 @@ pub(super) fn finish_call(
     };
     controls.sort_by_key(Event::time_ms);
     transcripts.sort_by_key(|s| (s.end_ms, s.start_ms));
+    crate::report::rates_from_coach(&mut report, &coach);
     let full = FullReport {
         call: report,
         asr: asr_report,

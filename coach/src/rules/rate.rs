@@ -19,6 +19,9 @@ pub(crate) struct RateRule {
     /// Speech rate per party (agent, caller): transcript characters over voiced time, bridged
     /// by calibrated syllable nuclei.
     pub rates: [RateTracker; 2],
+    /// Chars/min per party every 100 ms: the figure the rule judges, the live meter shows
+    /// and the report plots (one computation for all three).
+    pub series: [Vec<Option<f32>>; 2],
 }
 
 impl RateRule {
@@ -33,18 +36,10 @@ impl RateRule {
         [self.rates[0].call_rate(), self.rates[1].call_rate()]
     }
 
-    fn tick(&mut self, cx: &mut Cx<'_>) {
+    fn tick(&mut self, cx: &mut Cx<'_>, cpm: Option<f64>) {
         let book = cx.book;
         let r = &book.rules.rate;
         let now = cx.facts.now;
-        // Up to the end of the current frame (rate ticks fall on a frame's last 10 ms).
-        let cpm = self.rates[0]
-            .rate(
-                now + 10,
-                secs(r.window_s),
-                (r.min_speech_s * 1000.0).round() as u64,
-            )
-            .map(|r| r.chars_per_min);
         let (lo, hi) = self.band;
         let dir = match cpm {
             Some(c) if c > hi && !self.excused[0] => 1,
@@ -98,9 +93,26 @@ impl RateRule {
 
 impl Rule for RateRule {
     fn frame(&mut self, cx: &mut Cx<'_>, f: &Frame) {
-        self.rates[f.party.index()].frame(f.t_ms, f.utterance, f.nucleus);
-        if f.party == Party::Agent && f.t_ms % 100 == 90 {
-            self.tick(cx);
+        let p = f.party.index();
+        self.rates[p].frame(f.t_ms, f.utterance, f.nucleus);
+        if f.t_ms % 100 != 90 {
+            return;
+        }
+        let r = &cx.book.rules.rate;
+        // Up to the end of the current frame (ticks fall on a 100 ms block's last frame).
+        let cpm = self.rates[p]
+            .rate(
+                f.t_ms + 10,
+                secs(r.window_s),
+                (r.min_speech_s * 1000.0).round() as u64,
+            )
+            .map(|r| r.chars_per_min);
+        // Blocks before this party's first frame (a late start) have no figure.
+        let block = (f.t_ms / 100) as usize;
+        self.series[p].resize(block, None);
+        self.series[p].push(cpm.map(|c| c as f32));
+        if f.party == Party::Agent {
+            self.tick(cx, cpm);
         }
     }
 

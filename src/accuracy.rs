@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use callcoach_asr::AsrConfig;
-use callcoach_audio::analyze::{analyze_call_tapped, AgentChannel, CallInput};
+use callcoach_audio::analyze::{analyze_call_heard, AgentChannel, CallInput};
 use callcoach_audio::call::{CallConfig, Party};
 
 /// A recording with its reference text.
@@ -119,7 +119,7 @@ pub fn whole_clip(
     cfg: &AsrConfig,
 ) -> anyhow::Result<Decoded> {
     let mut audio = Vec::new();
-    analyze_call_tapped(
+    analyze_call_heard(
         &mono_input(path),
         &CallConfig::default(),
         &mut |_| {},

@@ -2,21 +2,16 @@
 //! recorded call. (Live mode will feed the same segmenters from capture.)
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::path::Path;
 use std::time::Instant;
 
 use callcoach_asr::stream::{Segmenter, Speaker, StreamConfig};
 use callcoach_asr::transcriber::StatsSnapshot;
 use callcoach_asr::{AsrConfig, Transcriber, Worker};
-use callcoach_audio::analyze::{analyze_call_tapped, CallInput, CallReport};
+use callcoach_audio::analyze::{analyze_call_heard, CallInput, CallReport};
 use callcoach_audio::call::{CallConfig, CallOutput};
-use callcoach_audio::FRAME_LEN;
 use callcoach_coach::TranscriptSegment;
 use serde::Serialize;
-
-/// 16 kHz frames waiting for their speech flag, per party.
-type PendingFrames = [VecDeque<(u64, [f32; FRAME_LEN])>; 2];
 
 /// What the ASR pass produced.
 #[derive(Debug, Clone, Serialize)]
@@ -81,34 +76,12 @@ pub fn analyze_with_model(
         Segmenter::new(StreamConfig::offline(), Speaker::Agent),
         Segmenter::new(StreamConfig::offline(), Speaker::Caller),
     ]);
-    // Audio frames wait here for their speech flag (which comes out after the VAD look-ahead).
-    let pending: RefCell<PendingFrames> = RefCell::new([VecDeque::new(), VecDeque::new()]);
-    let report = analyze_call_tapped(
-        input,
-        call_cfg,
-        &mut |o| {
-            if let CallOutput::Frame(p, f) = o {
-                let mut pend = pending.borrow_mut();
-                let q = &mut pend[p.index()];
-                while let Some((idx, frame)) = q.front().copied() {
-                    if idx > f.index {
-                        break;
-                    }
-                    q.pop_front();
-                    if idx == f.index {
-                        segmenters.borrow_mut()[p.index()].push(
-                            idx * 10,
-                            &frame,
-                            f.speech,
-                            &mut |job| worker.submit_wait(job),
-                        );
-                    }
-                }
-            }
-            observer(o);
-        },
-        &mut |p, idx, frame| pending.borrow_mut()[p.index()].push_back((idx, *frame)),
-    )?;
+    // Each frame's audio comes with its confirmed speech flag, from the same single pass.
+    let report = analyze_call_heard(input, call_cfg, observer, &mut |p, f, frame| {
+        segmenters.borrow_mut()[p.index()].push(f.index * 10, frame, f.speech, &mut |job| {
+            worker.submit_wait(job)
+        });
+    })?;
     let end_ms = (report.summary.duration_s * 1000.0).round() as u64;
     for s in segmenters.borrow_mut().iter_mut() {
         s.finish(end_ms, &mut |job| worker.submit_wait(job));

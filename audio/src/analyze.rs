@@ -39,16 +39,16 @@ pub fn analyze_call_observed(
     cfg: &CallConfig,
     observer: &mut dyn FnMut(&CallOutput),
 ) -> Result<CallReport, AudioError> {
-    analyze_call_tapped(input, cfg, observer, &mut |_, _, _| {})
+    analyze_call_heard(input, cfg, observer, &mut |_, _, _| {})
 }
 
-/// [`analyze_call_observed`], also handing every party's 16 kHz frames to `tap` (see
-/// [`CallAnalyzer::push_tapped`]).
-pub fn analyze_call_tapped(
+/// [`analyze_call_observed`], also handing each frame's features with its 16 kHz audio to
+/// `heard` (see [`crate::call::Heard`]): a recogniser's input from the same single pass.
+pub fn analyze_call_heard(
     input: &CallInput,
     cfg: &CallConfig,
     observer: &mut dyn FnMut(&CallOutput),
-    tap: &mut dyn FnMut(Party, u64, &[f32; crate::resample::FRAME_LEN]),
+    heard: &mut crate::call::Heard<'_>,
 ) -> Result<CallReport, AudioError> {
     let first = Decoder::open(&input.call)?;
     let warnings = Vec::new();
@@ -125,7 +125,7 @@ pub fn analyze_call_tapped(
                 buf.extend(block.chunks_exact(channels).map(|frame| frame[ch]));
             }
             for &(_, party) in &src.routes {
-                stream.push_tapped(party, &scratch[party.index()], observer, tap)?;
+                stream.push_heard(party, &scratch[party.index()], observer, heard)?;
             }
         }
     }
@@ -173,7 +173,7 @@ pub fn analyze_call_tapped(
             duration_s: d.decoded_frames() as f64 / d.rate() as f64,
         });
     }
-    stream.finish(files, warnings, observer)
+    stream.finish_heard(files, warnings, observer, heard)
 }
 
 /// Convenience for a single path.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AudioError;
 use crate::party::{FeatureConfig, FrameFeatures, LoudnessJump, PartyAnalyzer, PartyOutput};
-use crate::resample::PartyResampler;
+use crate::resample::{PartyResampler, FRAME_LEN};
 
 /// Who is speaking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -115,9 +115,20 @@ struct RunState {
     nuclei: u32,
 }
 
+/// A frame's features with its 16 kHz audio, per party in time order, the moment the features
+/// are confirmed: what a recogniser's segmenter needs (the audio and its speech flag), from the
+/// same single pass as everything else.
+pub type Heard<'a> = dyn FnMut(Party, &FrameFeatures, &[f32; FRAME_LEN]) + 'a;
+
+/// Frames of 16 kHz audio kept per party until their features are confirmed (more than the
+/// look-ahead).
+const AUDIO_RING: usize = 128;
+
 struct PartyLane {
     resampler: PartyResampler,
     analyzer: PartyAnalyzer,
+    /// The last [`AUDIO_RING`] frames of 16 kHz audio, by frame index.
+    audio: Box<[[f32; FRAME_LEN]]>,
     /// Raw decisions of arrived frames not yet paired with the other party's.
     arrived: VecDeque<crate::ArrivedFrame>,
     /// Confirmed frames not yet paired with the other party's.
@@ -165,6 +176,7 @@ impl CallAnalyzer {
                 Ok(PartyLane {
                     resampler: PartyResampler::new(r)?,
                     analyzer: PartyAnalyzer::new(cfg.features.clone())?,
+                    audio: vec![[0.0; FRAME_LEN]; AUDIO_RING].into_boxed_slice(),
                     arrived: VecDeque::with_capacity(WAIT_CAPACITY),
                     waiting: VecDeque::with_capacity(WAIT_CAPACITY),
                     speech: RunState::default(),
@@ -177,6 +189,11 @@ impl CallAnalyzer {
             .transpose()
         };
         let lead = PartyAnalyzer::new(cfg.features.clone())?.delay_frames() as u64;
+        if lead as usize >= AUDIO_RING {
+            return Err(AudioError::Resampler(format!(
+                "a look-ahead of {lead} frames needs more than {AUDIO_RING} frames of audio kept"
+            )));
+        }
         Ok(Self {
             lead,
             lanes: [lane(agent_rate)?, lane(caller_rate)?],
@@ -216,16 +233,16 @@ impl CallAnalyzer {
         self.feed(party, Some(samples), out, &mut |_, _, _| {})
     }
 
-    /// [`Self::push`], also handing every 16 kHz frame to `tap` as it is made (frame index,
-    /// samples), before its features come out (the ASR takes its audio here).
-    pub fn push_tapped(
+    /// [`Self::push`], also handing each frame's features with its 16 kHz audio to `heard` as
+    /// they are confirmed (see [`Heard`]).
+    pub fn push_heard(
         &mut self,
         party: Party,
         samples: &[f32],
         out: &mut dyn FnMut(CallOutput),
-        tap: &mut dyn FnMut(Party, u64, &[f32; crate::resample::FRAME_LEN]),
+        heard: &mut Heard<'_>,
     ) -> Result<(), AudioError> {
-        self.feed(party, Some(samples), out, tap)
+        self.feed(party, Some(samples), out, heard)
     }
 
     /// Ends one party's stream (flushes its resampler and look-ahead).
@@ -243,7 +260,7 @@ impl CallAnalyzer {
         party: Party,
         samples: Option<&[f32]>,
         out: &mut dyn FnMut(CallOutput),
-        tap: &mut dyn FnMut(Party, u64, &[f32; crate::resample::FRAME_LEN]),
+        heard: &mut Heard<'_>,
     ) -> Result<(), AudioError> {
         let Some(lane) = self.lanes[party.index()].as_mut() else {
             return Ok(());
@@ -251,6 +268,7 @@ impl CallAnalyzer {
         let PartyLane {
             resampler,
             analyzer,
+            audio,
             arrived,
             waiting,
             done,
@@ -258,9 +276,14 @@ impl CallAnalyzer {
         } = lane;
         let mut overflow = 0;
         let jumps = &mut self.pending_jumps;
-        let mut on_frame = |frame: &[f32; crate::resample::FRAME_LEN]| {
-            tap(party, analyzer.frames(), frame);
+        let slot = |i: u64| (i % AUDIO_RING as u64) as usize;
+        let mut on_frame = |frame: &[f32; FRAME_LEN]| {
+            audio[slot(analyzer.frames())] = *frame;
+            let kept = &*audio;
             analyzer.push_frame(frame, &mut |o| {
+                if let PartyOutput::Frame(f) = &o {
+                    heard(party, f, &kept[slot(f.index)]);
+                }
                 route(party, o, arrived, waiting, &mut overflow, jumps)
             });
         };
@@ -268,7 +291,13 @@ impl CallAnalyzer {
             Some(s) => resampler.push(s, &mut on_frame)?,
             None => {
                 resampler.finish(&mut on_frame)?;
-                analyzer.finish(&mut |o| route(party, o, arrived, waiting, &mut overflow, jumps));
+                let kept = &*audio;
+                analyzer.finish(&mut |o| {
+                    if let PartyOutput::Frame(f) = &o {
+                        heard(party, f, &kept[slot(f.index)]);
+                    }
+                    route(party, o, arrived, waiting, &mut overflow, jumps)
+                });
                 *done = true;
             }
         }
@@ -279,9 +308,18 @@ impl CallAnalyzer {
 
     /// Ends the call: finishes every party and closes open runs.
     pub fn finish(&mut self, out: &mut dyn FnMut(CallOutput)) -> Result<(), AudioError> {
+        self.finish_heard(out, &mut |_, _, _| {})
+    }
+
+    /// [`Self::finish`], handing the last frames' features and audio to `heard`.
+    pub fn finish_heard(
+        &mut self,
+        out: &mut dyn FnMut(CallOutput),
+        heard: &mut Heard<'_>,
+    ) -> Result<(), AudioError> {
         for p in Party::ALL {
             if self.lanes[p.index()].as_ref().is_some_and(|l| !l.done) {
-                self.finish_party(p, out)?;
+                self.feed(p, None, out, heard)?;
             }
         }
         self.pair(out);

@@ -1,7 +1,7 @@
 //! [`CallStream`]: a call analysed as its samples arrive, into the same [`CallReport`] as
 //! `analyze` gives.
 
-use crate::call::{CallAnalyzer, CallConfig, CallOutput, Party};
+use crate::call::{CallAnalyzer, CallConfig, CallOutput, Heard, Party};
 use crate::error::AudioError;
 use crate::report::{
     build_report, AgentChannel, CallReport, Collector, FileInfo, InputWarning, Monologue,
@@ -70,14 +70,15 @@ impl CallStream {
         self.analyzer.frames_total()
     }
 
-    /// Pushes one party's samples; outputs go to `observer` and into the report, 16 kHz frames
-    /// to `tap`. Allocates only when the report's lists grow (every 100 ms a series point).
-    pub fn push_tapped(
+    /// Pushes one party's samples; outputs go to `observer` and into the report, each frame's
+    /// features with its 16 kHz audio to `heard` (see [`Heard`]). Allocates only when the
+    /// report's lists grow (every 100 ms a series point).
+    pub fn push_heard(
         &mut self,
         party: Party,
         samples: &[f32],
         observer: &mut dyn FnMut(&CallOutput),
-        tap: &mut dyn FnMut(Party, u64, &[f32; crate::resample::FRAME_LEN]),
+        heard: &mut Heard<'_>,
     ) -> Result<(), AudioError> {
         self.stats[party.index()].add_block(samples);
         let h = &mut self.hashes[party.index()];
@@ -86,30 +87,44 @@ impl CallStream {
             *h = (*h ^ u64::from(x.to_bits())).wrapping_mul(0x0000_0100_0000_01b3);
         }
         let collector = &mut self.collector;
-        self.analyzer.push_tapped(
+        self.analyzer.push_heard(
             party,
             samples,
             &mut |o| {
                 observer(&o);
                 collector.on(o)
             },
-            tap,
+            heard,
         )
     }
 
     /// Ends the call: flushes the feature path and builds the report. `files` describe the
     /// source; `warnings` come first (decoder notes, capture gaps).
     pub fn finish(
+        self,
+        files: Vec<FileInfo>,
+        warnings: Vec<InputWarning>,
+        observer: &mut dyn FnMut(&CallOutput),
+    ) -> Result<CallReport, AudioError> {
+        self.finish_heard(files, warnings, observer, &mut |_, _, _| {})
+    }
+
+    /// [`Self::finish`], handing the last frames' features and audio to `heard`.
+    pub fn finish_heard(
         mut self,
         files: Vec<FileInfo>,
         mut warnings: Vec<InputWarning>,
         observer: &mut dyn FnMut(&CallOutput),
+        heard: &mut Heard<'_>,
     ) -> Result<CallReport, AudioError> {
         let collector = &mut self.collector;
-        self.analyzer.finish(&mut |o| {
-            observer(&o);
-            collector.on(o)
-        })?;
+        self.analyzer.finish_heard(
+            &mut |o| {
+                observer(&o);
+                collector.on(o)
+            },
+            heard,
+        )?;
         let stats = self.stats;
         let analyzer = &self.analyzer;
         if self.layout == "mono" {

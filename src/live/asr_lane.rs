@@ -2,8 +2,6 @@
 
 use super::*;
 
-pub(super) type PendingFrames = [VecDeque<(u64, [f32; FRAME_LEN])>; 2];
-
 /// The live session's loaded Whisper model, lent to each call's worker and handed back when
 /// the call is finished: the model is loaded once per session, not per call (a call that starts
 /// while the previous one is still finishing loads a second copy meanwhile).
@@ -14,8 +12,6 @@ pub(super) struct AsrLane {
     pub(super) worker: Worker,
     pub(super) slot: ModelSlot,
     pub(super) segmenters: [Segmenter; 2],
-    /// 16 kHz frames waiting for their speech flag (it comes after the VAD look-ahead).
-    pub(super) pending: PendingFrames,
     pub(super) model: PathBuf,
     pub(super) started: Instant,
 }
@@ -40,28 +36,21 @@ impl AsrLane {
                 Segmenter::new(StreamConfig::default(), Speaker::Agent),
                 Segmenter::new(StreamConfig::default(), Speaker::Caller),
             ],
-            pending: [VecDeque::with_capacity(128), VecDeque::with_capacity(128)],
             model: model.to_path_buf(),
             started: Instant::now(),
         }
     }
-    pub(super) fn frame(&mut self, p: Party, index: u64, speech: bool) {
+    /// One frame's audio with its confirmed speech flag (from the call's single pass).
+    pub(super) fn frame(
+        &mut self,
+        p: Party,
+        f: &callcoach_audio::FrameFeatures,
+        frame: &[f32; FRAME_LEN],
+    ) {
         let AsrLane {
-            worker,
-            segmenters,
-            pending,
-            ..
+            worker, segmenters, ..
         } = self;
-        let q = &mut pending[p.index()];
-        while let Some((idx, frame)) = q.front().copied() {
-            if idx > index {
-                break;
-            }
-            q.pop_front();
-            if idx == index {
-                // Never blocks: a full queue drops its oldest job and counts it.
-                segmenters[p.index()].push(idx * 10, &frame, speech, &mut |job| worker.submit(job));
-            }
-        }
+        // Never blocks: a full queue drops its oldest job and counts it.
+        segmenters[p.index()].push(f.index * 10, frame, f.speech, &mut |job| worker.submit(job));
     }
 }

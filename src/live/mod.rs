@@ -14,7 +14,6 @@
 //! recording on, `call-ID.wav` (16-bit, agent left): `callcoach analyze call-ID.wav
 //! --transcript call-ID.transcript.jsonl` reproduces the report.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

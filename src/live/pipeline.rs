@@ -215,15 +215,16 @@ impl Pipeline {
                 ),
             })
             .collect();
-        let lane = RefCell::new(asr.as_mut());
-        let mut report = stream.finish(Vec::new(), Vec::new(), &mut |o| {
-            feed.on(o);
-            if let CallOutput::Frame(p, f) = o {
-                if let Some(a) = lane.borrow_mut().as_mut() {
-                    a.frame(*p, f.index, f.speech);
+        let mut report = stream.finish_heard(
+            Vec::new(),
+            Vec::new(),
+            &mut |o| feed.on(o),
+            &mut |p, f, frame| {
+                if let Some(a) = asr.as_mut() {
+                    a.frame(p, f, frame);
                 }
-            }
-        })?;
+            },
+        )?;
         // The call's length as the report (and `analyze` of the recording) gives it.
         let end_ms = (report.summary.duration_s * 1000.0).round() as u64;
         let mut controls = controls;

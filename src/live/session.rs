@@ -42,22 +42,16 @@ impl CallSession {
         let CallSession {
             stream, feed, asr, ..
         } = self;
-        let lane = RefCell::new(asr.as_mut());
-        stream.push_tapped(
+        stream.push_heard(
             p,
             samples,
             &mut |o| {
                 feed.on(o);
                 meters.on(o);
-                if let CallOutput::Frame(p, f) = o {
-                    if let Some(a) = lane.borrow_mut().as_mut() {
-                        a.frame(*p, f.index, f.speech);
-                    }
-                }
             },
-            &mut |p, idx, frame| {
-                if let Some(a) = lane.borrow_mut().as_mut() {
-                    a.pending[p.index()].push_back((idx, *frame));
+            &mut |p, f, frame| {
+                if let Some(a) = asr.as_mut() {
+                    a.frame(p, f, frame);
                 }
             },
         )?;

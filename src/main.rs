@@ -337,6 +337,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let (control_tx, control_rx) = crossbeam_channel::unbounded();
             let control_tx_ui = control_tx.clone();
+            if let (Some(f), None) = (&api_token_file, &api) {
+                anyhow::bail!(
+                    "--api-token-file {} without --api: the token protects the call-control API, which is off; add --api ADDRESS:PORT or drop the token file",
+                    f.display()
+                );
+            }
             if let Some(addr) = api {
                 let token = match api_token_file {
                     Some(f) => Some(

@@ -174,6 +174,32 @@ fn a_damaged_stretch_is_skipped_counted_and_filled_so_the_parties_stay_aligned()
             "{}: talk-over {t:?}, not {want:?}",
             bad.display()
         );
+        // Replayed as a live call, the damage is said too: on screen and in the call's report.
+        if caller.is_none() {
+            let out = dir.path().join(format!(
+                "live-{}",
+                src.file_name().unwrap().to_string_lossy()
+            ));
+            let text = run_ok(&["live", "--input", p(&bad), "--out", p(&out), "--no-asr"]);
+            assert!(text.contains("damaged packet"), "{text}");
+            let report = std::fs::read_dir(&out)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|f| f.extension().is_some_and(|x| x == "json"))
+                .expect("the call's report");
+            let v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+            assert!(
+                v["warnings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|w| w["code"] == "damaged-packets"),
+                "{}: {}",
+                bad.display(),
+                v["warnings"]
+            );
+        }
     }
 }
 

@@ -363,6 +363,22 @@ fn the_api_listens_beyond_loopback_only_with_a_token_and_checks_it() {
         e.contains("not a loopback address") && e.contains("token"),
         "{e}"
     );
+    // A token file with the API off is a mistake, said at once (not silently ignored).
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "a-long-enough-test-token-1234").unwrap();
+    let ignored = callcoach(&[
+        "live",
+        "--input",
+        p(&audio("funasr-asr_example.wav")),
+        "--api-token-file",
+        p(&token_file),
+        "--out",
+        p(dir.path()),
+        "--no-asr",
+    ]);
+    assert_eq!(ignored.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&ignored.stderr);
+    assert!(e.contains("without --api"), "{e}");
 
     let token = "a-long-enough-test-token-1234";
     let child = api_live(&open, dir.path(), &[])

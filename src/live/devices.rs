@@ -50,7 +50,7 @@ pub struct Supervisor {
     pub(super) ring_ms: u32,
     pub(super) max_frames: Option<u64>,
     pub(super) source: Option<Sender<SourceMsg>>,
-    pub(super) ui: Sender<UiEvent>,
+    pub(super) ui: crate::uitx::UiTx,
     pub(super) open: Box<Opener>,
 }
 
@@ -96,7 +96,7 @@ impl Supervisor {
                 );
                 if dropped > slot.reported.0 {
                     for p in &slot.parties {
-                        let _ = self.ui.try_send(UiEvent::Overflow {
+                        self.ui.send(UiEvent::Overflow {
                             party: *p,
                             samples: dropped - slot.reported.0,
                         });
@@ -104,7 +104,7 @@ impl Supervisor {
                 }
                 if gap > slot.reported.1 {
                     for p in &slot.parties {
-                        let _ = self.ui.try_send(UiEvent::Gap {
+                        self.ui.send(UiEvent::Gap {
                             party: *p,
                             ms: (gap - slot.reported.1) as f64 * 1000.0 / self.rate as f64,
                         });
@@ -113,7 +113,7 @@ impl Supervisor {
                 slot.reported = (dropped, gap);
                 let xruns = c.counters.xruns.load(Ordering::Relaxed);
                 if xruns > slot.xruns {
-                    let _ = self.ui.try_send(UiEvent::Note(format!(
+                    self.ui.send(UiEvent::Note(format!(
                         "{}: {} overrun(s) or reroute(s), recovered by the driver; any gap is filled with silence",
                         slot.id,
                         xruns - slot.xruns
@@ -167,7 +167,7 @@ impl Supervisor {
                     Err(e) => {
                         slot.backoff = (slot.backoff * 2).min(BACKOFF_MAX);
                         slot.retry_at = now + slot.backoff;
-                        let _ = self.ui.try_send(UiEvent::Note(format!(
+                        self.ui.send(UiEvent::Note(format!(
                             "{}: still unavailable ({e:#}); retrying in {:.1} s",
                             slot.id,
                             slot.backoff.as_secs_f64()
@@ -251,7 +251,7 @@ pub fn capture(
             ring_ms: cfg.ring_ms,
             max_frames,
             source: Some(src_tx),
-            ui: ui_tx,
+            ui: crate::uitx::UiTx::new(ui_tx),
             open,
         },
         ui_rx,

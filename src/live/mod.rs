@@ -61,6 +61,9 @@ pub enum SourceMsg {
         party: Party,
         ring: rtrb::Consumer<f32>,
     },
+    /// Something about the input the call's report should say (a replayed file's damaged
+    /// packets).
+    Warning(InputWarning),
 }
 
 /// Live meters, sent about every 100 ms of audio.

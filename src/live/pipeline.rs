@@ -154,6 +154,7 @@ impl Pipeline {
             transcripts: Vec::new(),
             transcript_latency_ms: Vec::new(),
             gaps: Vec::new(),
+            source_warnings: Vec::new(),
             hold_since: None,
         };
         self.idle = None;
@@ -199,6 +200,7 @@ impl Pipeline {
             transcripts,
             transcript_latency_ms,
             gaps,
+            source_warnings,
             ..
         } = call;
         let mut capture_warnings: Vec<InputWarning> = gaps
@@ -215,6 +217,7 @@ impl Pipeline {
                 ),
             })
             .collect();
+        capture_warnings.extend(source_warnings);
         let mut report = stream.finish_heard(
             Vec::new(),
             Vec::new(),
@@ -549,6 +552,12 @@ pub fn spawn_pipeline(
                                 }
                                 pl.meters.m.lost[party.index()] = false;
                                 rings[party.index()] = Some(ring);
+                            }
+                            Ok(SourceMsg::Warning(w)) => {
+                                pl.ui.send(UiEvent::Note(w.message.clone()));
+                                if let Some(call) = pl.call.as_mut() {
+                                    call.source_warnings.push(w);
+                                }
                             }
                             Err(TryRecvError::Empty) => break,
                             Err(TryRecvError::Disconnected) => {

@@ -55,6 +55,7 @@ impl Recorder {
                     frames += n as u64;
                     Ok(())
                 };
+                let mut failed = None;
                 for (party, offset, samples) in rx {
                     let i = party.index();
                     if offset > next[i] {
@@ -63,21 +64,43 @@ impl Recorder {
                     }
                     lanes[i].extend(samples.iter().map(|&x| q(x)));
                     next[i] = offset.max(next[i]) + samples.len() as u64;
-                    write(&mut lanes, &mut writer)?;
+                    if let Err(e) = write(&mut lanes, &mut writer) {
+                        failed = Some(e);
+                        break;
+                    }
                 }
-                // The parties were padded to the same length before the end.
-                let longest = lanes
-                    .iter()
-                    .take(parties)
-                    .map(VecDeque::len)
-                    .max()
-                    .unwrap_or(0);
-                for lane in lanes.iter_mut().take(parties) {
-                    let short = longest - lane.len();
-                    filled += short as u64;
-                    lane.extend(std::iter::repeat_n(0, short));
+                if failed.is_none() {
+                    // The parties were padded to the same length before the end.
+                    let longest = lanes
+                        .iter()
+                        .take(parties)
+                        .map(VecDeque::len)
+                        .max()
+                        .unwrap_or(0);
+                    for lane in lanes.iter_mut().take(parties) {
+                        let short = longest - lane.len();
+                        filled += short as u64;
+                        lane.extend(std::iter::repeat_n(0, short));
+                    }
+                    failed = write(&mut lanes, &mut writer).err();
                 }
-                write(&mut lanes, &mut writer)?;
+                if let Some(e) = failed {
+                    // Keep what was written as a playable file (its header says how long it
+                    // is), and say so: a partial recording, not a silently broken one.
+                    let kept = writer.finalize().is_ok();
+                    let secs = frames as f64 / f64::from(rate);
+                    return Err(e.context(if kept {
+                        format!(
+                            "{}: the recording stopped after {secs:.1} s; the first {secs:.1} s are kept there",
+                            path.display()
+                        )
+                    } else {
+                        format!(
+                            "{}: the recording stopped after {secs:.1} s and the file could not be closed (it may not play)",
+                            path.display()
+                        )
+                    }));
+                }
                 writer.finalize()?;
                 Ok(RecordingInfo {
                     path,

@@ -38,7 +38,7 @@ pub fn replay(
     std::thread::Builder::new()
         .name("callcoach-source".into())
         .spawn(move || {
-            let _keep = src_tx; // the source ends when this thread does
+            let src = src_tx; // the source ends when this thread does
             let mut sent: u64 = 0;
             let mut dropped = [0u64; 2];
             // Silence owed to a ring for samples it dropped (as the capture callback does): a
@@ -113,6 +113,18 @@ pub fn replay(
                         std::thread::sleep(Duration::from_millis(1));
                     }
                 }
+            }
+            let (skipped, filled) = decoder.damaged();
+            if filled > 0 {
+                let _ = src.send(SourceMsg::Warning(InputWarning {
+                    code: "damaged-packets".into(),
+                    party: None,
+                    message: format!(
+                        "{}: {skipped} damaged packet(s) and unreadable data replaced by {:.2} s of silence (the parties stay aligned)",
+                        decoder.path().display(),
+                        filled as f64 / rate as f64
+                    ),
+                }));
             }
             for (i, d) in dropped.iter().enumerate() {
                 if *d > 0 {

@@ -24,6 +24,8 @@ pub(super) struct CallSession {
     pub(super) transcript_latency_ms: Vec<f64>,
     /// (party, start ms, end ms) of audio filled with silence because a device was lost.
     pub(super) gaps: Vec<(Party, u64, u64)>,
+    /// What the source said about its input (a replayed file's damaged packets).
+    pub(super) source_warnings: Vec<InputWarning>,
     pub(super) hold_since: Option<u64>,
 }
 

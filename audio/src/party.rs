@@ -179,29 +179,36 @@ impl LevelHistogram {
 /// How long (frames of speech) a raised level must hold to be a loudness jump: 300 ms.
 pub const JUMP_HOLD_FRAMES: u64 = 30;
 
-/// Snapshots (300 ms levels, one per 100 ms of speech) the current level is the median of.
-const MEDIAN_OF: usize = 7;
+/// Speech frames between two snapshots (300 ms levels): every 50 ms of speech.
+const SNAP_STEP: u64 = 5;
+/// Snapshots per second of speech.
+const SNAPS_PER_S: usize = 20;
+/// Snapshots the current level is the median of: 13 (600 ms of snapshots, 900 ms of speech).
+const MEDIAN_OF: usize = 13;
+/// Snapshots kept: 11 s of speech.
+const SNAPS: usize = 11 * SNAPS_PER_S;
 
 /// Detects sudden rises of the speaking level (see [`LoudnessJump`]), on the arriving frames'
 /// raw voice score (the VAD's 0.68 s look-ahead is not waited for).
 ///
-/// Every 100 ms of speech it takes the mean level of the last 300 ms of speech; the current
-/// level is the median of the last 7 (700 ms: a stressed syllable or two is not a jump). A jump
-/// is the current level standing `rise_db` above the baseline (median of the previous 10 s of
-/// speech, the last second excluded) with most of the rise within the last second. A +10 dB
-/// step is decided 0.3–0.5 s after it. (Three such levels in a row, as before, added 0.2 s and
-/// removed no false jump in the tests; a median of 5 made a 10 dB ramp over 20 s jump.)
+/// Every 50 ms of speech it takes the mean level of the last 300 ms of speech; the current
+/// level is the median of the last 13 (600 ms of them: a stressed syllable or two is not a
+/// jump). A jump is the current level standing `rise_db` above the baseline (median of the
+/// previous 10 s of speech, the last second excluded) with most of the rise within the last
+/// second. A +10 dB step is decided 0.3–0.45 s after it. (Three such levels in a row, as
+/// before, added 0.2 s and removed no false jump in the tests; a median over 500 ms made a
+/// 10 dB ramp over 20 s jump; 100 ms between snapshots made the decision up to 100 ms later.)
 #[derive(Debug, Clone)]
 struct JumpDetector {
     recent: [f32; 30],
     recent_len: usize,
     recent_pos: usize,
     speech_frames: u64,
-    snapshots: [f32; 110],
-    snap_frames: [u64; 110],
+    snapshots: [f32; SNAPS],
+    snap_frames: [u64; SNAPS],
     snap_len: usize,
     snap_pos: usize,
-    scratch: [f32; 110],
+    scratch: [f32; SNAPS],
     in_jump: bool,
     /// Consecutive 100 ms snapshots above the threshold.
     above: u32,
@@ -214,11 +221,11 @@ impl JumpDetector {
             recent_len: 0,
             recent_pos: 0,
             speech_frames: 0,
-            snapshots: [0.0; 110],
-            snap_frames: [0; 110],
+            snapshots: [0.0; SNAPS],
+            snap_frames: [0; SNAPS],
             snap_len: 0,
             snap_pos: 0,
-            scratch: [0.0; 110],
+            scratch: [0.0; SNAPS],
             in_jump: false,
             above: 0,
         }
@@ -243,15 +250,15 @@ impl JumpDetector {
         self.recent_pos = (self.recent_pos + 1) % self.recent.len();
         self.recent_len = (self.recent_len + 1).min(self.recent.len());
         self.speech_frames += 1;
-        if !self.speech_frames.is_multiple_of(10) || self.recent_len < self.recent.len() {
+        if !self.speech_frames.is_multiple_of(SNAP_STEP) || self.recent_len < self.recent.len() {
             return None;
         }
         let snapshot = power_db(self.recent.iter().sum::<f32>() / self.recent.len() as f32);
         let cap = self.snapshots.len();
         let mut fired = None;
-        // Baseline: snapshots older than 1 s of speech (the newest 10 are excluded).
-        if self.snap_len >= 40 {
-            let older = self.snap_len - 10;
+        // Baseline: snapshots older than 1 s of speech (the newest second is excluded).
+        if self.snap_len >= 4 * SNAPS_PER_S {
+            let older = self.snap_len - SNAPS_PER_S;
             let baseline = self.median_of(older, 0);
             // Current level: median of the last 700 ms of speech, so a stressed syllable or two
             // is not a jump; compared with the same median one second earlier.
@@ -263,7 +270,7 @@ impl JumpDetector {
                 last.sort_unstable_by(f32::total_cmp);
                 last[MEDIAN_OF / 2]
             };
-            let second_ago = self.median_of(MEDIAN_OF, self.snap_len - 10 - MEDIAN_OF);
+            let second_ago = self.median_of(MEDIAN_OF, self.snap_len - SNAPS_PER_S - MEDIAN_OF);
             let rise = level - baseline;
             if self.in_jump {
                 if rise < rise_db * 0.5 {
@@ -279,7 +286,7 @@ impl JumpDetector {
                     // Date the jump back to where the level first stood clearly above the
                     // baseline: the start of the newest run of such snapshots.
                     let mut onset = frame;
-                    for k in 0..self.snap_len.min(20) {
+                    for k in 0..self.snap_len.min(2 * SNAPS_PER_S) {
                         let idx = (self.snap_pos + cap - 1 - k) % cap;
                         if self.snapshots[idx] - baseline < rise_db * 0.5 {
                             break;

@@ -1,54 +1,16 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail loudly
 //! The feature path gives identical output for any chunking of the same audio, and does not
-#![allow(unsafe_code)] // the counting global allocator below; nothing else is unsafe
 //! allocate in steady state (counted with a global allocator).
 mod common;
 use common::*;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use callcoach_audio::call::{CallAnalyzer, CallConfig, CallEvent, CallOutput, Party};
-use callcoach_audio::decode::Decoder;
 use callcoach_audio::FrameFeatures;
 
-struct Counting;
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<u64> = const { Cell::new(0) };
-}
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            COUNT.with(|c| c.set(c.get() + 1));
-        }
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            COUNT.with(|c| c.set(c.get() + 1));
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 #[global_allocator]
 static ALLOC: Counting = Counting;
-
-/// Decodes a file into one Vec per channel.
-fn channels(path: &std::path::Path) -> (u32, Vec<Vec<f32>>) {
-    let mut d = Decoder::open(path).expect("open");
-    let n = d.channels();
-    let mut out = vec![Vec::new(); n];
-    while let Some(block) = d.next_block().expect("decode") {
-        for (i, x) in block.iter().enumerate() {
-            out[i % n].push(*x);
-        }
-    }
-    (d.rate(), out)
-}
 
 #[derive(Default, PartialEq, Debug)]
 struct Collected {

@@ -1,127 +1,11 @@
-//! Helpers shared by the end-to-end tests: fixtures, external tools (sox, espeak-ng, ffmpeg,
-//! installed by `.ci/run`), and running the `callcoach` binary.
+//! Helpers of the end-to-end tests: everything shared with the crates' own tests
+//! (`shared.rs`), and running the `callcoach` binary.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use callcoach_audio::analyze::{analyze_call, AgentChannel, CallInput, CallReport};
-use callcoach_audio::call::CallConfig;
-
-pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-pub fn audio(name: &str) -> PathBuf {
-    fixture(&format!("audio/{name}"))
-}
-
-/// Runs an external tool and panics with its stderr if it fails (missing tools are a CI set-up
-/// error: `.ci/run` installs them).
-pub fn tool(program: &str, args: &[&str]) {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("{program} is needed by this test (apt-get install sox espeak-ng ffmpeg): {e}")
-        });
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-pub fn tool_output(program: &str, args: &[&str]) -> Output {
-    Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} is needed by this test: {e}"))
-}
-
-pub fn tmpdir() -> tempfile::TempDir {
-    tempfile::tempdir().expect("temp dir")
-}
-
-pub fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-/// Speaks pinyin with espeak-ng's Mandarin voice into a 16 kHz mono WAV.
-pub fn speak(pinyin: &str, rate: u32, out: &Path) {
-    let raw = out.with_extension("raw.wav");
-    tool(
-        "espeak-ng",
-        &[
-            "-v",
-            "cmn-latn-pinyin",
-            "-s",
-            &rate.to_string(),
-            "-w",
-            p(&raw),
-            pinyin,
-        ],
-    );
-    tool("sox", &[p(&raw), "-r", "16000", "-b", "16", p(out)]);
-    let _ = std::fs::remove_file(raw);
-}
-
-/// Speech from espeak with its leading and trailing silence cut, as f32 at 16 kHz, scaled by
-/// `gain` (exact speech edges for timing tests).
-pub fn trimmed_speech(dir: &Path, name: &str, pinyin: &str, speed: u32, gain: f32) -> Vec<f32> {
-    let raw = dir.join(format!("{name}.wav"));
-    speak(pinyin, speed, &raw);
-    let trimmed = dir.join(format!("{name}-trim.wav"));
-    let cut = [
-        "silence", "1", "0.01", "0.1%", "reverse", "silence", "1", "0.01", "0.1%", "reverse",
-    ];
-    let mut args = vec![p(&raw), p(&trimmed)];
-    args.extend(cut);
-    tool("sox", &args);
-    let mut r = hound::WavReader::open(&trimmed).expect("wav");
-    r.samples::<i16>()
-        .map(|s| s.expect("sample") as f32 / 32768.0 * gain)
-        .collect()
-}
-
-pub fn analyze(path: &Path) -> CallReport {
-    analyze_with(path, None)
-}
-
-pub fn analyze_with(path: &Path, caller: Option<&Path>) -> CallReport {
-    analyze_call(
-        &CallInput {
-            call: path.to_path_buf(),
-            caller: caller.map(Path::to_path_buf),
-            agent_channel: AgentChannel::Left,
-            allow_truncated: false,
-        },
-        &CallConfig::default(),
-    )
-    .unwrap_or_else(|e| panic!("analyze {}: {e}", path.display()))
-}
-
-/// `secs` seconds of digital silence, 16 kHz 16-bit, `channels` channels (sox).
-pub fn silence(path: &Path, secs: &str, channels: &str) {
-    tool(
-        "sox",
-        &[
-            "-n",
-            "-r",
-            "16000",
-            "-c",
-            channels,
-            "-b",
-            "16",
-            p(path),
-            "trim",
-            "0",
-            secs,
-        ],
-    );
-}
+mod shared;
+pub use shared::*;
 
 /// The `callcoach` binary, hermetic: it sees no Whisper model installed on this machine (an
 /// empty model directory, no $CALLCOACH_MODEL), so a test gets ASR only with `--model`.
@@ -135,7 +19,3 @@ pub fn cmd() -> Command {
 pub fn callcoach(args: &[&str]) -> Output {
     cmd().args(args).output().expect("run callcoach")
 }
-
-/// 40 syllables of call-centre Mandarin in espeak's pinyin.
-pub const PINYIN_40: &str = "ni3 hao3 huan1 ying2 zhi4 dian4 ke4 hu4 fu2 wu4 zhong1 xin1 qing3 wen4 you3 shen2 me5 ke3 yi3 bang1 nin2 de5 wo3 men5 hui4 jin4 kuai4 wei4 nin2 chu3 li3 zhe4 ge4 wen4 ti2 xie4 xie4 nin2 de5 nai4 xin1";
-pub const PINYIN_40_SYLLABLES: u64 = 41;

@@ -86,12 +86,18 @@ impl CoachFeed {
                 energy_db: f.energy_db,
                 short_term_lufs: f.short_term_lufs,
             })),
-            CallOutput::Event(CallEvent::Jump(p, j)) => self.push(Event::LoudnessJump {
-                party: party(p),
-                t_ms: j.confirmed_index * 10,
-                onset_ms: j.index * 10,
-                rise_db: j.level_db - j.baseline_db,
-            }),
+            // Decided on arriving frames, ahead of the confirmed ones: straight to the coach,
+            // which handles it at its own time without moving its clock (emptying the queue of
+            // call events up to the jump's time would run them 0.68 s early).
+            CallOutput::Event(CallEvent::Jump(p, j)) => self.coach.push(
+                &Event::LoudnessJump {
+                    party: party(p),
+                    t_ms: j.confirmed_index * 10,
+                    onset_ms: j.index * 10,
+                    rise_db: j.level_db - j.baseline_db,
+                },
+                &mut self.out,
+            ),
             CallOutput::Event(CallEvent::TalkOver { span, second }) => self.push(Event::TalkOver {
                 start_ms: span.start * 10,
                 end_ms: span.end * 10,

@@ -3,10 +3,10 @@
 //! the next ones replace) are dropped and counted, and every other event waits in a backlog
 //! that is sent, in order, as soon as there is room (each send and each pipeline turn tries).
 //! The backlog is bounded too ([`BACKLOG_MAX`]): a screen that stops reading for good cannot
-//! grow the process without end. Over the bound, the oldest event that is not a warning or a
-//! call's end goes first; only when warnings are all that is left does the oldest warning go —
-//! counted, and said on the screen as soon as it reads again. The end of the run reports what
-//! was dropped.
+//! grow the process without end. Over the bound, the oldest event that is not a warning goes
+//! first; only when warnings are all that is left does the oldest raised one go — counted, and
+//! said on the screen as soon as it reads again (a warning's end and a call's end are kept).
+//! The end of the run reports what was dropped.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,17 +44,28 @@ impl UiTx {
         }
     }
 
-    /// Keeps `ev` for later, within [`BACKLOG_MAX`].
+    /// Keeps `ev` for later, within [`BACKLOG_MAX`]: over it, the oldest event that is not a
+    /// warning goes first, then the oldest raised or updated warning. A warning's end (cleared,
+    /// withdrawn) and a call's end are never dropped (a banner would stay up for good), so in
+    /// the worst case the backlog holds those beyond the bound.
     fn keep(&self, q: &mut VecDeque<UiEvent>, ev: UiEvent) {
+        use callcoach_coach::WarningState;
         if q.len() >= BACKLOG_MAX {
-            let expendable = q.iter().position(|e| {
-                !matches!(
-                    e,
-                    UiEvent::Warning { .. } | UiEvent::CallEnded { .. } | UiEvent::End { .. }
-                )
-            });
-            let at = expendable.unwrap_or(0);
-            if let Some(gone) = q.remove(at) {
+            let protected = |e: &UiEvent| match e {
+                UiEvent::Warning { warning, .. } => {
+                    matches!(
+                        warning.state,
+                        WarningState::Cleared | WarningState::Withdrawn
+                    )
+                }
+                UiEvent::CallEnded { .. } | UiEvent::End { .. } => true,
+                _ => false,
+            };
+            let at = q
+                .iter()
+                .position(|e| !protected(e) && !matches!(e, UiEvent::Warning { .. }))
+                .or_else(|| q.iter().position(|e| !protected(e)));
+            if let Some(gone) = at.and_then(|i| q.remove(i)) {
                 self.dropped_events.fetch_add(1, Ordering::Relaxed);
                 if matches!(gone, UiEvent::Warning { .. }) {
                     self.dropped_warnings.fetch_add(1, Ordering::Relaxed);

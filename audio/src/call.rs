@@ -410,39 +410,39 @@ impl CallAnalyzer {
     }
 
     /// Steps the confirmed frames of every party up to frame `limit`, while each party still
-    /// streaming has its frame; a party whose stream ended counts as silent.
+    /// streaming has its frame; a party whose stream ended counts as silent, and so does a
+    /// frame a party lost to an overflow (frames are paired by their number, never by their
+    /// place in the queues).
     fn pair_confirmed(&mut self, limit: u64, out: &mut dyn FnMut(CallOutput)) {
         loop {
-            let mut frames = [None, None];
+            let mut target: Option<u64> = None;
             let mut complete = true;
-            for p in Party::ALL {
-                if let Some(l) = self.lanes[p.index()].as_ref() {
-                    match l.waiting.front() {
-                        Some(f) if f.index <= limit => frames[p.index()] = Some(*f),
-                        Some(_) => complete = false,
-                        None if l.done => {}
-                        None => complete = false,
+            for l in self.lanes.iter().flatten() {
+                match l.waiting.front() {
+                    Some(f) if f.index <= limit => {
+                        target = Some(target.map_or(f.index, |t| t.min(f.index)))
                     }
+                    // Its frames up to `limit` came out and are gone (an overflow): silent.
+                    Some(_) => {}
+                    None if l.done => {}
+                    None => complete = false,
                 }
             }
-            if !complete || frames.iter().all(Option::is_none) {
+            let (Some(index), true) = (target, complete) else {
                 return;
-            }
+            };
+            let mut frames = [None, None];
             for p in Party::ALL {
-                if frames[p.index()].is_some() {
-                    if let Some(l) = self.lanes[p.index()].as_mut() {
-                        l.waiting.pop_front();
-                    }
-                }
-            }
-            // A finished party counts as silent while the other goes on.
-            for p in Party::ALL {
-                if self.lanes[p.index()].is_some() && frames[p.index()].is_none() {
-                    let index = frames[p.other().index()].map(|f| f.index).unwrap_or(0);
-                    frames[p.index()] = Some(FrameFeatures {
-                        index,
-                        ..FrameFeatures::default()
-                    });
+                if let Some(l) = self.lanes[p.index()].as_mut() {
+                    frames[p.index()] =
+                        Some(if l.waiting.front().is_some_and(|f| f.index == index) {
+                            l.waiting.pop_front().unwrap_or_default()
+                        } else {
+                            FrameFeatures {
+                                index,
+                                ..FrameFeatures::default()
+                            }
+                        });
                 }
             }
             self.step(frames, out);

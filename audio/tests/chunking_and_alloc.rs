@@ -159,3 +159,45 @@ fn steady_state_feature_step_does_not_allocate() {
         );
     }
 }
+
+/// A party more than 20 s behind (a stalled live device) overflows the pairing queue: the
+/// frames it lost count as silence and every frame is still paired with the other party's
+/// frame of the same time, never with its place in the queue.
+#[test]
+fn after_an_overflow_frames_are_still_paired_by_their_time() {
+    let rate = 16000u32;
+    let n = rate as usize * 30;
+    let tone = |f: f32| -> Vec<f32> {
+        (0..n)
+            .map(|i| (i as f32 * f * std::f32::consts::TAU / rate as f32).sin() * 0.3)
+            .collect()
+    };
+    let (agent, caller) = (tone(220.0), tone(330.0));
+    let mut a = CallAnalyzer::new(CallConfig::default(), Some(rate), Some(rate)).expect("analyzer");
+    let mut frames: Vec<(Party, u64)> = Vec::new();
+    let mut sink = |o: CallOutput| {
+        if let CallOutput::Frame(p, f) = o {
+            frames.push((p, f.index));
+        }
+    };
+    // All of the agent's 30 s before any of the caller's (then the caller's as a device
+    // delivers it, 10 ms at a time).
+    a.push(Party::Agent, &agent, &mut sink).expect("push");
+    for c in caller.chunks(160) {
+        a.push(Party::Caller, c, &mut sink).expect("push");
+    }
+    a.finish(&mut sink).expect("finish");
+    assert!(a.overflow_frames > 0, "the agent's queue overflowed");
+    assert_eq!(frames.len() % 2, 0);
+    for pair in frames.chunks(2) {
+        assert_eq!(pair[0].0, Party::Agent);
+        assert_eq!(pair[1].0, Party::Caller);
+        assert_eq!(pair[0].1, pair[1].1, "paired by time: {pair:?}");
+    }
+    let last = frames.last().expect("frames").1;
+    assert_eq!(
+        last + 1,
+        frames.len() as u64 / 2,
+        "one pair per frame of the call"
+    );
+}

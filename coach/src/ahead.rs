@@ -46,7 +46,7 @@ impl RawRuns {
     pub fn push(&mut self, a: &Ahead) {
         for p in 0..2 {
             if a.voiced[p] == Some(true) {
-                if self.last_voiced[p].is_none_or(|l| a.t_ms - l > BRIDGE_MS) {
+                if self.last_voiced[p].is_none_or(|l| a.t_ms.saturating_sub(l) > BRIDGE_MS) {
                     self.run_start[p] = Some(a.t_ms);
                 }
                 self.last_voiced[p] = Some(a.t_ms);
@@ -61,13 +61,15 @@ impl RawRuns {
 
     /// Is party `p` in a run at `t_ms` (voiced then, or in a pause shorter than the bridge)?
     pub fn in_run(&self, p: usize, t_ms: u64) -> bool {
-        self.last_voiced[p].is_some_and(|l| t_ms - l <= BRIDGE_MS)
+        self.last_voiced[p].is_some_and(|l| t_ms.saturating_sub(l) <= BRIDGE_MS)
     }
 }
 
 /// A warning the fast path raised that the confirmed stream has not yet confirmed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Provisional {
+    /// The warning's id (withdrawn by id: a newer one may be showing by then).
+    pub id: String,
     /// Where the condition began (the overlap's start), ms.
     pub start_ms: u64,
     /// Withdrawn if not confirmed when the confirmed stream passes this time.

@@ -193,23 +193,33 @@ impl Board {
         }
     }
 
-    /// Takes back a warning the fast path raised and the confirmed stream did not bear out:
-    /// it no longer counts as a violation.
-    pub fn withdraw(&mut self, rule: RuleId, key: u8, t: u64, out: &mut Vec<Warning>) {
-        let warning = match self.active.remove(&(rule, key)) {
-            Some(a) => Some(a.warning),
-            // Already off screen (expired): the log still gets the correction.
+    /// The id of warning `(rule, key)` while it shows.
+    pub fn active_id(&self, rule: RuleId, key: u8) -> Option<String> {
+        self.active.get(&(rule, key)).map(|a| a.warning.id.clone())
+    }
+
+    /// Takes back warning `id`, which the fast path raised and the confirmed stream did not
+    /// bear out: it leaves the screen if it still shows and no longer counts as a violation.
+    pub fn withdraw(&mut self, id: &str, t: u64, out: &mut Vec<Warning>) {
+        let showing = self
+            .active
+            .iter()
+            .find(|(_, a)| a.warning.id == id)
+            .map(|(k, _)| *k);
+        let warning = match showing {
+            Some(k) => self.active.remove(&k).map(|a| a.warning),
+            // Already off screen (expired or replaced): the log still gets the correction.
             None => self
                 .log
                 .iter()
                 .rev()
-                .find(|w| w.rule == rule && w.state == WarningState::Raised)
+                .find(|w| w.id == id && w.state == WarningState::Raised)
                 .cloned(),
         };
         if let Some(mut w) = warning {
             w.state = WarningState::Withdrawn;
             w.t_ms = t;
-            let v = &mut self.violations[rule.index()];
+            let v = &mut self.violations[w.rule.index()];
             *v = v.saturating_sub(1);
             out.push(w.clone());
             self.log.push(w);

@@ -23,7 +23,16 @@ fn run(
     raw: [&[(f64, f64)]; 2],
     confirmed: [&[(f64, f64)]; 2],
 ) -> (Vec<(Warning, u64)>, Coach) {
-    let mut coach = Coach::new(RuleBook::default_book(), None);
+    run_with(RuleBook::default_book(), end_s, raw, confirmed)
+}
+
+fn run_with(
+    book: RuleBook,
+    end_s: f64,
+    raw: [&[(f64, f64)]; 2],
+    confirmed: [&[(f64, f64)]; 2],
+) -> (Vec<(Warning, u64)>, Coach) {
+    let mut coach = Coach::new(book, None);
     let mut out = Vec::new();
     let mut got = Vec::new();
     coach.push(&Event::CallStart { t_ms: 0 }, &mut out);
@@ -178,4 +187,50 @@ fn the_caller_talking_over_the_agent_is_not_an_interruption() {
         of(&w, "interrupt", WarningState::Raised).is_empty(),
         "{w:#?}"
     );
+}
+
+#[test]
+fn two_overlaps_within_the_look_ahead_are_judged_each_on_its_own() {
+    // A short minimum (0.3 s): the agent talks over the caller twice within 0.68 s; the first
+    // is real, the second the confirmed stream shortens. The first stays, the second goes.
+    let mut book = RuleBook::default_book();
+    book.rules.interrupt.min_overlap_s = 0.3;
+    book.rules.interrupt.cooldown_s = 0.0;
+    let caller: &[(f64, f64)] = &[(0.5, 8.0)];
+    let raw: &[(f64, f64)] = &[(5.0, 5.4), (5.65, 6.0)];
+    let confirmed: &[(f64, f64)] = &[(5.0, 5.4), (5.65, 5.85)];
+    let (w, coach) = run_with(book, 10.0, [raw, caller], [confirmed, caller]);
+    let raised = of(&w, "interrupt", WarningState::Raised);
+    assert_eq!(raised.len(), 2, "{w:#?}");
+    let withdrawn = of(&w, "interrupt", WarningState::Withdrawn);
+    assert_eq!(withdrawn.len(), 1, "{w:#?}");
+    assert_eq!(
+        withdrawn[0].0.id, raised[1].0.id,
+        "the second one goes, by its id"
+    );
+    let score = coach
+        .scores()
+        .into_iter()
+        .find(|s| s.rule == "interrupt")
+        .unwrap();
+    assert_eq!(score.violations, 1);
+}
+
+#[test]
+fn an_overlap_the_call_ends_before_confirming_is_withdrawn() {
+    // Both say goodbye over each other in the call's last moment: raw 0.6 s, confirmed 0.35 s.
+    let caller: &[(f64, f64)] = &[(0.5, 5.7)];
+    let (w, coach) = run(5.7, [&[(5.0, 5.7)], caller], [&[(5.0, 5.35)], caller]);
+    assert_eq!(of(&w, "interrupt", WarningState::Raised).len(), 1, "{w:#?}");
+    assert_eq!(
+        of(&w, "interrupt", WarningState::Withdrawn).len(),
+        1,
+        "{w:#?}"
+    );
+    let score = coach
+        .scores()
+        .into_iter()
+        .find(|s| s.rule == "interrupt")
+        .unwrap();
+    assert_eq!(score.violations, 0);
 }

@@ -299,9 +299,11 @@ impl Overlay {
         }
     }
 
-    /// Clicks go through to the CRM while there is nothing to read or press.
+    /// Clicks go through to the CRM while a call runs and there is nothing to read or press.
+    /// Before a call the window takes clicks (F9 starts one); during one its title bar (the
+    /// window manager's) still takes a click to focus it for F10 and F8.
     fn click_through(&mut self, ctx: &egui::Context) {
-        let idle = self.shown.is_empty() && self.nudges.is_empty();
+        let idle = self.meters.in_call && self.shown.is_empty() && self.nudges.is_empty();
         if self.passthrough != Some(idle) {
             self.passthrough = Some(idle);
             ctx.send_viewport_cmd(egui::ViewportCommand::MousePassthrough(idle));

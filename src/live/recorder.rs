@@ -38,8 +38,11 @@ impl Recorder {
                 let mut filled = 0u64;
                 let mut frames = 0u64;
                 let q = |x: f32| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
-                let mut write = |lanes: &mut [VecDeque<i16>; 2],
-                                 writer: &mut hound::WavWriter<_>|
+                // Writes the whole frames both lanes have, one frame at a time (so a failure
+                // never leaves half a frame), counting them in `frames`.
+                let write = |lanes: &mut [VecDeque<i16>; 2],
+                             writer: &mut hound::WavWriter<_>,
+                             frames: &mut u64|
                  -> anyhow::Result<()> {
                     let n = lanes
                         .iter()
@@ -51,11 +54,14 @@ impl Recorder {
                         for lane in lanes.iter_mut().take(parties) {
                             writer.write_sample(lane.pop_front().unwrap_or(0))?;
                         }
+                        *frames += 1;
                     }
-                    frames += n as u64;
                     Ok(())
                 };
                 let mut failed = None;
+                // The file is made valid (header written, buffer flushed) every second of audio,
+                // so a disk that fills up mid-call leaves a playable recording up to then.
+                let mut flushed = 0u64;
                 for (party, offset, samples) in rx {
                     let i = party.index();
                     if offset > next[i] {
@@ -64,9 +70,16 @@ impl Recorder {
                     }
                     lanes[i].extend(samples.iter().map(|&x| q(x)));
                     next[i] = offset.max(next[i]) + samples.len() as u64;
-                    if let Err(e) = write(&mut lanes, &mut writer) {
+                    if let Err(e) = write(&mut lanes, &mut writer, &mut frames) {
                         failed = Some(e);
                         break;
+                    }
+                    if frames >= flushed + u64::from(rate) {
+                        if let Err(e) = writer.flush() {
+                            failed = Some(e.into());
+                            break;
+                        }
+                        flushed = frames;
                     }
                 }
                 if failed.is_none() {
@@ -82,24 +95,18 @@ impl Recorder {
                         filled += short as u64;
                         lane.extend(std::iter::repeat_n(0, short));
                     }
-                    failed = write(&mut lanes, &mut writer).err();
+                    failed = write(&mut lanes, &mut writer, &mut frames).err();
                 }
                 if let Some(e) = failed {
                     // Keep what was written as a playable file (its header says how long it
                     // is), and say so: a partial recording, not a silently broken one.
-                    let kept = writer.finalize().is_ok();
+                    let closed = writer.finalize().is_ok();
+                    let kept = if closed { frames } else { flushed } as f64 / f64::from(rate);
                     let secs = frames as f64 / f64::from(rate);
-                    return Err(e.context(if kept {
-                        format!(
-                            "{}: the recording stopped after {secs:.1} s; the first {secs:.1} s are kept there",
-                            path.display()
-                        )
-                    } else {
-                        format!(
-                            "{}: the recording stopped after {secs:.1} s and the file could not be closed (it may not play)",
-                            path.display()
-                        )
-                    }));
+                    return Err(e.context(format!(
+                        "{}: the recording stopped after {secs:.1} s; the first {kept:.1} s are kept there",
+                        path.display()
+                    )));
                 }
                 writer.finalize()?;
                 Ok(RecordingInfo {

@@ -2,6 +2,8 @@
 //! overlap is 0.5 s old, confirmed or withdrawn on the confirmed frames (see
 //! [`crate::ahead`]); without frames (an already-analysed call), judged on the talk-over event.
 
+use std::collections::VecDeque;
+
 use super::{Cx, Rule};
 use crate::ahead::{Ahead, Provisional, CONFIRM_SLACK_MS, SAME_START_MS};
 use crate::board::{secs, Notice};
@@ -16,7 +18,9 @@ pub(crate) struct Interrupt {
     judged: bool,
     /// The raw overlap (its agent run's start) the fast path last warned about.
     raw_for: Option<u64>,
-    provisional: Option<Provisional>,
+    /// Warnings the fast path raised that the confirmed frames have not yet judged, oldest
+    /// first (more than one fits in the look-ahead when the rule's minimum is short).
+    provisional: VecDeque<Provisional>,
 }
 
 fn raise(cx: &mut Cx<'_>, start_ms: u64, dur_ms: u64) {
@@ -58,23 +62,36 @@ impl Rule for Interrupt {
             let min = secs(cx.book.rules.interrupt.min_overlap_s);
             if !self.judged && agent_second && dur_ms >= min {
                 self.judged = true;
-                match self.provisional.take() {
-                    Some(p) if p.start_ms.abs_diff(since) <= SAME_START_MS => {}
-                    earlier => {
-                        if earlier.is_some() {
-                            cx.withdraw(RuleId::Interrupt, 0);
-                        }
-                        raise(cx, since, dur_ms);
+                let same = self
+                    .provisional
+                    .iter()
+                    .position(|p| p.start_ms.abs_diff(since) <= SAME_START_MS);
+                match same {
+                    // The fast path said it: confirmed.
+                    Some(i) => {
+                        self.provisional.remove(i);
                     }
+                    None => raise(cx, since, dur_ms),
                 }
             }
         }
-        if self
+        // Provisionals the confirmed frames have passed without bearing out.
+        let now = cx.facts.now;
+        while self
             .provisional
-            .is_some_and(|p| cx.facts.now > p.deadline_ms)
+            .front()
+            .is_some_and(|p| now > p.deadline_ms)
         {
-            self.provisional = None;
-            cx.withdraw(RuleId::Interrupt, 0);
+            if let Some(p) = self.provisional.pop_front() {
+                cx.withdraw(&p.id);
+            }
+        }
+    }
+
+    /// The call ends: what the confirmed frames never bore out is withdrawn, not counted.
+    fn end(&mut self, cx: &mut Cx<'_>, _t: u64, _hung_up_by: Option<Party>) {
+        while let Some(p) = self.provisional.pop_front() {
+            cx.withdraw(&p.id);
         }
     }
 
@@ -102,15 +119,15 @@ impl Rule for Interrupt {
         if already {
             return;
         }
-        if self.provisional.is_some() {
-            cx.withdraw(RuleId::Interrupt, 0);
-        }
         raise(cx, agent, dur_ms);
-        if cx.board.is_active(RuleId::Interrupt, 0) {
-            self.provisional = Some(Provisional {
-                start_ms: agent,
-                deadline_ms: agent + min + CONFIRM_SLACK_MS,
-            });
+        if let Some(id) = cx.board.active_id(RuleId::Interrupt, 0) {
+            if self.provisional.len() < 8 && !self.provisional.iter().any(|p| p.id == id) {
+                self.provisional.push_back(Provisional {
+                    id,
+                    start_ms: agent,
+                    deadline_ms: agent + min + CONFIRM_SLACK_MS,
+                });
+            }
         }
     }
 

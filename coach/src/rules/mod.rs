@@ -140,8 +140,8 @@ impl Cx<'_> {
     pub fn clear_at(&mut self, rule: RuleId, key: u8, t: u64) {
         self.board.clear(rule, key, t, self.out);
     }
-    pub fn withdraw(&mut self, rule: RuleId, key: u8) {
-        self.board.withdraw(rule, key, self.facts.now, self.out);
+    pub fn withdraw(&mut self, id: &str) {
+        self.board.withdraw(id, self.facts.now, self.out);
     }
     pub fn enabled(&self, rule: RuleId) -> bool {
         self.book.rules.rule(rule).enabled()

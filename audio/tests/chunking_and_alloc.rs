@@ -20,17 +20,22 @@ struct Collected {
     stream: Vec<String>,
 }
 
+impl Collected {
+    /// Records one output of the feature path.
+    fn on(&mut self, o: CallOutput) {
+        self.stream.push(format!("{o:?}"));
+        match o {
+            CallOutput::Frame(p, f) => self.frames.push((p, f)),
+            CallOutput::Event(e) => self.events.push(format!("{e:?}")),
+            CallOutput::Ahead(_) => {}
+        }
+    }
+}
+
 fn run(rate: u32, agent: &[f32], caller: &[f32], chunk: usize) -> Collected {
     let mut a = CallAnalyzer::new(CallConfig::default(), Some(rate), Some(rate)).expect("analyzer");
     let mut c = Collected::default();
-    let mut sink = |o: CallOutput| {
-        c.stream.push(format!("{o:?}"));
-        match o {
-            CallOutput::Frame(p, f) => c.frames.push((p, f)),
-            CallOutput::Event(e) => c.events.push(format!("{e:?}")),
-            CallOutput::Ahead(_) => {}
-        }
-    };
+    let mut sink = |o: CallOutput| c.on(o);
     for (ca, cc) in agent.chunks(chunk).zip(caller.chunks(chunk)) {
         a.push(Party::Agent, ca, &mut sink).expect("push");
         a.push(Party::Caller, cc, &mut sink).expect("push");
@@ -44,14 +49,7 @@ fn run(rate: u32, agent: &[f32], caller: &[f32], chunk: usize) -> Collected {
 fn run_agent_first(rate: u32, agent: &[f32], caller: &[f32]) -> Collected {
     let mut a = CallAnalyzer::new(CallConfig::default(), Some(rate), Some(rate)).expect("analyzer");
     let mut c = Collected::default();
-    let mut sink = |o: CallOutput| {
-        c.stream.push(format!("{o:?}"));
-        match o {
-            CallOutput::Frame(p, f) => c.frames.push((p, f)),
-            CallOutput::Event(e) => c.events.push(format!("{e:?}")),
-            CallOutput::Ahead(_) => {}
-        }
-    };
+    let mut sink = |o: CallOutput| c.on(o);
     let lead = rate as usize * 10;
     a.push(Party::Agent, &agent[..lead.min(agent.len())], &mut sink)
         .expect("push");

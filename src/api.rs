@@ -51,6 +51,7 @@ pub fn route(method: &str, path: &str) -> (u16, String, Option<Control>) {
         "/v1/call/end" => Some(Control::CallEnd),
         "/v1/hold/start" => Some(Control::HoldStart),
         "/v1/hold/end" => Some(Control::HoldEnd),
+        "/v1/help" => Some(Control::HelpRequest),
         _ => return (404, r#"{"error":"unknown path; use /v1/call/start, /v1/call/end, /v1/hold/start, /v1/hold/end"}"#.into(), None),
     };
     if method != "POST" {

@@ -576,7 +576,8 @@ pub fn run_latency(
                 asr_off_reason: "no model given (--models)".into(),
                 model: model.clone(),
                 ring_ms: 500,
-                stop: Default::default(),
+                listen: None,
+        stop: Default::default(),
             };
             let (_control_tx, control_rx) = crossbeam_channel::unbounded();
             reset_peak_rss();

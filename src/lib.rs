@@ -6,6 +6,7 @@ pub mod accuracy;
 pub mod api;
 pub mod capture;
 pub mod coaching;
+pub mod hub_link;
 pub mod live;
 pub mod report;
 pub mod screen;

@@ -1,6 +1,7 @@
 //! `callcoach`: command-line entry point. Parsing and wiring only; the work is in the crates.
 
 mod bench;
+mod hub_cli;
 
 mod summary;
 
@@ -135,11 +136,26 @@ enum Command {
         /// Do not transcribe (text rules stay quiet).
         #[arg(long)]
         no_asr: bool,
+        /// The supervisors' hub to publish to (ws://HOST:PORT); needs --agent-id and a token.
+        #[arg(long, requires = "agent_id")]
+        hub: Option<String>,
+        /// A file holding this agent's hub token (`callcoach hub token AGENT`). Also
+        /// $CALLCOACH_HUB_TOKEN.
+        #[arg(long, requires = "hub")]
+        hub_token_file: Option<PathBuf>,
+        /// Where messages wait until the hub has them (default: OUT/hub-spool).
+        #[arg(long, requires = "hub")]
+        hub_spool: Option<PathBuf>,
     },
     /// Whisper models: list, fetch, verify, path.
     Models {
         #[command(subcommand)]
         action: ModelsAction,
+    },
+    /// The supervisors' hub: serve it, add users, make agent tokens, read the audit log.
+    Hub {
+        #[command(subcommand)]
+        action: hub_cli::HubAction,
     },
     /// Print or check a rule book.
     Rules {
@@ -248,6 +264,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             check: file,
         } => rules(print_default, file),
         Command::Models { action } => models(action),
+        Command::Hub { action } => hub_cli::run(action),
         Command::Devices => {
             for d in callcoach::capture::list()? {
                 let mut channels: Vec<u16> = d.configs.iter().map(|c| c.0).collect();
@@ -289,6 +306,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             record,
             model,
             no_asr,
+            hub,
+            hub_token_file,
+            hub_spool,
         } => {
             use callcoach::live;
             if ui != "text" && ui != "overlay" {
@@ -319,6 +339,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if model.is_none() {
                 println!("ASR off: {asr_off_reason}");
             }
+            // The hub link: its spool and audio tap exist before the pipeline does.
+            let listening = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (audio_tx, audio_rx) = crossbeam_channel::bounded::<Vec<u8>>(32);
+            let hub_cfg = match &hub {
+                Some(url) => {
+                    let token = match &hub_token_file {
+                        Some(f) => std::fs::read_to_string(f)
+                            .with_context(|| format!("{}: cannot read the hub token", f.display()))?
+                            .trim()
+                            .to_string(),
+                        None => std::env::var("CALLCOACH_HUB_TOKEN").map_err(|_| {
+                            anyhow::anyhow!("--hub {url}: give the agent's token with --hub-token-file FILE or $CALLCOACH_HUB_TOKEN (an admin makes one with `callcoach hub token AGENT`)")
+                        })?,
+                    };
+                    Some(callcoach::hub_link::HubLinkConfig {
+                        url: url.clone(),
+                        token,
+                        agent: agent_id.clone().unwrap_or_default(),
+                        spool_dir: hub_spool.clone().unwrap_or_else(|| out.join("hub-spool")),
+                    })
+                }
+                None => None,
+            };
             let cfg = live::LiveConfig {
                 book,
                 rules_name: rules
@@ -333,6 +376,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 model,
                 asr_off_reason,
                 ring_ms,
+                listen: hub_cfg.as_ref().map(|_| live::ListenTap {
+                    on: listening.clone(),
+                    tx: audio_tx,
+                }),
                 stop: stop.clone(),
             };
             let (control_tx, control_rx) = crossbeam_channel::unbounded();
@@ -425,6 +472,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 (None, None) => anyhow::bail!("say where the audio comes from: --stereo-device ID, --agent-device ID [--caller-device ID], or --input FILE"),
             };
+            // With a hub, every event also goes to the hub link (spooled, never waiting on the
+            // network); whispers and the link's state come back into the screen's stream.
+            let (events, tee) = match hub_cfg {
+                Some(hc) => {
+                    let (screen_tx, screen_rx) = crossbeam_channel::bounded::<live::UiEvent>(1024);
+                    let link = callcoach::hub_link::HubLink::start(
+                        hc,
+                        screen_tx.clone(),
+                        audio_rx,
+                        listening,
+                    )?;
+                    let tee = std::thread::Builder::new()
+                        .name("callcoach-hub-tee".into())
+                        .spawn(move || {
+                            for e in events {
+                                link.observe(&e);
+                                let end = matches!(e, live::UiEvent::End { .. });
+                                if end {
+                                    let left = link.finish(std::time::Duration::from_secs(5));
+                                    let _ = screen_tx.send(live::UiEvent::HubStatus(if left == 0 {
+                                        "hub: everything delivered".to_string()
+                                    } else {
+                                        format!("hub: {left} messages stay in the spool for the next run")
+                                    }));
+                                    let _ = screen_tx.send(e);
+                                    break;
+                                }
+                                let _ = screen_tx.send(e);
+                            }
+                        })?;
+                    (screen_rx, Some(tee))
+                }
+                None => (events, None),
+            };
             let (mut lat, _) = if ui == "overlay" {
                 callcoach::screen::run_overlay(events, control_tx_ui, overlay_opts, stop.clone())?
             } else {
@@ -433,6 +514,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
                 r
             };
+            if let Some(t) = tee {
+                let _ = t.join();
+            }
             if let Some(worker) = devices_done {
                 let dropped = worker
                     .join()

@@ -39,6 +39,12 @@ fn to_screen(e: &UiEvent) -> Option<ScreenEvent> {
             ScreenEvent::Status(format!("{}: {samples} samples dropped", party.name()))
         }
         UiEvent::Note(n) => ScreenEvent::Status(n.clone()),
+        UiEvent::HubStatus(n) => ScreenEvent::Status(n.clone()),
+        UiEvent::HelpRequested { .. } => ScreenEvent::Status("已求助 help requested".into()),
+        UiEvent::Whisper { from, text } => ScreenEvent::Nudge {
+            text: format!("{text} ({from})"),
+            clear_after: std::time::Duration::from_secs(20),
+        },
         UiEvent::End { .. } => ScreenEvent::End,
         _ => return None,
     })
@@ -85,6 +91,7 @@ pub fn run_overlay(
                 let c = match k {
                     Hotkey::CallStart => Control::CallStart,
                     Hotkey::CallEnd => Control::CallEnd,
+                    Hotkey::Help => Control::HelpRequest,
                     _ => {
                         hold = !hold;
                         if hold {

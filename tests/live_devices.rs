@@ -78,6 +78,7 @@ fn config(out: &std::path::Path, record: bool) -> LiveConfig {
         model: None,
         asr_off_reason: "test".into(),
         ring_ms: 500,
+        listen: None,
         stop: Default::default(),
     }
 }

@@ -24,6 +24,8 @@ pub struct Tile {
     /// When the call started (agent's clock, ms since the epoch).
     pub call_started_ms: Option<u64>,
     pub meters: MeterSample,
+    /// When the agent measured them (agent's clock, ms since the epoch).
+    pub meters_at_ms: Option<u64>,
     /// Warnings showing on the agent's screen now, by id.
     pub warnings: BTreeMap<String, Warning>,
     /// The agent asked for help (text), not yet accepted.
@@ -64,6 +66,7 @@ impl Tile {
             call: None,
             call_started_ms: None,
             meters: MeterSample::default(),
+            meters_at_ms: None,
             warnings: BTreeMap::new(),
             help: None,
             last_seen_ms: 0,
@@ -118,6 +121,7 @@ impl Wallboard {
             }
             Body::Meters(s) => {
                 t.meters = *s;
+                t.meters_at_ms = Some(m.at_ms);
                 Change::Meters
             }
             Body::CallStarted { call } => {

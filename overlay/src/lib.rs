@@ -86,7 +86,7 @@ pub struct MeterView {
     pub checklist: [bool; 4],
 }
 
-/// Keys pressed in the overlay (F9 start call, F10 end call, F8 hold on/off; F7, switching
+/// Keys pressed in the overlay (F9 start call, F10 end call, F8 hold on/off, F6 help; F7, switching
 /// the mode, stays in the window).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -94,6 +94,8 @@ pub enum Hotkey {
     CallStart,
     CallEnd,
     HoldToggle,
+    /// Ask a supervisor for help (F6, or the button).
+    Help,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -218,8 +220,9 @@ impl Overlay {
     }
 
     fn keys(&mut self, ctx: &egui::Context) {
-        let (f7, f8, f9, f10) = ctx.input(|i| {
+        let (f6, f7, f8, f9, f10) = ctx.input(|i| {
             (
+                i.key_pressed(egui::Key::F6),
                 i.key_pressed(egui::Key::F7),
                 i.key_pressed(egui::Key::F8),
                 i.key_pressed(egui::Key::F9),
@@ -228,6 +231,9 @@ impl Overlay {
         });
         if f7 {
             self.switch_mode(ctx);
+        }
+        if f6 {
+            let _ = self.hotkeys.try_send(Hotkey::Help);
         }
         if f9 {
             let _ = self.hotkeys.try_send(Hotkey::CallStart);
@@ -452,7 +458,10 @@ impl Overlay {
         for s in &self.status {
             ui.small(s);
         }
-        ui.small("F9 开始通话 · F10 结束通话 · F8 保持 · F7 紧凑/完整");
+        if ui.button("求助 Help (F6)").clicked() {
+            let _ = self.hotkeys.try_send(Hotkey::Help);
+        }
+        ui.small("F9 开始通话 · F10 结束通话 · F8 保持 · F7 紧凑/完整 · F6 求助");
     }
 }
 

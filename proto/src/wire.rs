@@ -53,7 +53,8 @@ pub struct MeterSample {
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Body {
-    /// First message of a connection: who this is, and what the agent's spool already holds.
+    /// First message of a connection (seq 0, not numbered): who this is. The hub answers with
+    /// an `ack` of the last message it has stored of this agent.
     Hello {
         version: u32,
         agent: String,
@@ -147,7 +148,7 @@ fn check_text(field: &'static str, s: &str, max: usize) -> Result<(), ProtoError
     Ok(())
 }
 
-fn check_id(field: &'static str, s: &str) -> Result<(), ProtoError> {
+pub fn check_id(field: &'static str, s: &str) -> Result<(), ProtoError> {
     if s.is_empty() {
         return Err(ProtoError::Invalid {
             field,
@@ -170,7 +171,8 @@ fn check_id(field: &'static str, s: &str) -> Result<(), ProtoError> {
 impl AgentMsg {
     /// Checks what serde cannot: version, ids, text sizes, a sequence number from 1.
     pub fn validate(&self) -> Result<(), ProtoError> {
-        if self.seq == 0 {
+        // `hello` opens a connection and is not numbered (seq 0); everything else is.
+        if self.seq == 0 && !matches!(self.body, Body::Hello { .. }) {
             return Err(ProtoError::Invalid {
                 field: "seq",
                 problem: "sequence numbers start at 1".into(),
@@ -280,7 +282,10 @@ mod tests {
                 "agent id {bad:?}"
             );
         }
-        assert!(decode_agent(&encode(&hello(0, "A1"))).is_err(), "seq 0");
+        assert!(decode_agent(&encode(&hello(0, "A1"))).is_ok(), "hello is not numbered");
+        let mut meters = hello(0, "A1");
+        meters.body = Body::Meters(MeterSample::default());
+        assert!(decode_agent(&encode(&meters)).is_err(), "seq 0");
         let unknown = br#"{"seq":1,"at_ms":1,"body":{"type":"format_disk"}}"#;
         assert!(decode_agent(unknown).is_err());
     }

@@ -47,6 +47,8 @@ pub enum Control {
     CallEnd,
     HoldStart,
     HoldEnd,
+    /// The agent asks a supervisor for help (overlay F6 / button, `POST /v1/help`).
+    HelpRequest,
 }
 
 /// From the capture side to the pipeline: a party's device went away, or came back with a
@@ -139,6 +141,17 @@ pub enum UiEvent {
         latency_ms: Option<f64>,
     },
     Note(String),
+    /// The agent asked for help during `call` (or between calls).
+    HelpRequested {
+        call: Option<String>,
+    },
+    /// A supervisor's private nudge, from the hub.
+    Whisper {
+        from: String,
+        text: String,
+    },
+    /// The hub link's state (connected, lost, spooling), for the status line.
+    HubStatus(String),
     /// The audio ended and every call is written.
     End {
         stream_ms: u64,
@@ -166,6 +179,8 @@ pub struct LiveConfig {
     pub asr_off_reason: String,
     /// Ring size per party, milliseconds of audio.
     pub ring_ms: u32,
+    /// Listen-in: while a supervisor listens, the call's audio goes out through this tap.
+    pub listen: Option<ListenTap>,
     /// Set to stop (Ctrl-C, the overlay closed): the source ends, the call in progress is
     /// finished and written like any other.
     pub stop: Arc<AtomicBool>,
@@ -174,6 +189,7 @@ pub struct LiveConfig {
 mod asr_lane;
 mod autostart;
 mod devices;
+mod listen_tap;
 mod meters;
 mod pipeline;
 mod recorder;
@@ -184,6 +200,7 @@ mod text_ui;
 use asr_lane::*;
 use autostart::*;
 pub use devices::*;
+pub use listen_tap::ListenTap;
 use meters::*;
 pub use pipeline::*;
 use recorder::*;

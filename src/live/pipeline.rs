@@ -26,6 +26,8 @@ pub(super) struct Pipeline {
     pub(super) calls: u32,
     pub(super) zeros: Vec<f32>,
     pub(super) model_slot: ModelSlot,
+    /// Listen-in: the stream sample the tap has sent up to (None: nobody listening).
+    pub(super) listen_pos: Option<u64>,
 }
 
 impl Pipeline {
@@ -336,6 +338,12 @@ impl Pipeline {
                 return Ok(());
             }
             Control::HoldStart | Control::HoldEnd => {}
+            Control::HelpRequest => {
+                self.ui.send(UiEvent::HelpRequested {
+                    call: self.call.as_ref().map(|c| c.id.clone()),
+                });
+                return Ok(());
+            }
         }
         if let Some(call) = self.call.as_mut() {
             // Call time now: what has entered the analyser.
@@ -475,6 +483,7 @@ pub fn spawn_pipeline(
                     calls: 0,
                     zeros: vec![0.0; (rate / 100) as usize * 10],
                     model_slot: ModelSlot::default(),
+                    listen_pos: None,
                 };
                 if cfg.call_at_start {
                     pl.start_call(0, "stream")?;
@@ -572,6 +581,7 @@ pub fn spawn_pipeline(
                     }
                     pl.poll_asr();
                     pl.send_warnings();
+                    pl.tap_listen();
                     let call_ms = pl.call.as_ref().map(CallSession::call_ms);
                     let hold_ms = pl
                         .call

@@ -143,6 +143,12 @@ pub fn text_ui(events: Receiver<UiEvent>) -> (Vec<f64>, Vec<f64>) {
                 );
             }
             UiEvent::Note(n) => println!("  · {n}"),
+            UiEvent::HubStatus(n) => println!("  · {n}"),
+            UiEvent::HelpRequested { call } => println!(
+                "  ☎ help requested{}",
+                call.map(|c| format!(" (call {c})")).unwrap_or_default()
+            ),
+            UiEvent::Whisper { from, text } => println!("  ✉ 主管提示 whisper from {from}: {text}"),
             UiEvent::End { stream_ms } => {
                 println!("audio ended at {:.1} s", stream_ms as f64 / 1000.0);
                 let _ = std::io::Write::flush(&mut std::io::stdout());

@@ -577,7 +577,7 @@ pub fn run_latency(
                 model: model.clone(),
                 ring_ms: 500,
                 listen: None,
-        stop: Default::default(),
+                stop: Default::default(),
             };
             let (_control_tx, control_rx) = crossbeam_channel::unbounded();
             reset_peak_rss();

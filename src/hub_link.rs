@@ -314,7 +314,9 @@ impl Link {
                     let why = self.serve(ws, last);
                     self.listening.store(false, Ordering::Relaxed);
                     if let Some(why) = why {
-                        self.status(format!("hub: {why}; coaching goes on, messages are spooled"));
+                        self.status(format!(
+                            "hub: {why}; coaching goes on, messages are spooled"
+                        ));
                     }
                 }
                 Err(e) => {
@@ -332,7 +334,7 @@ impl Link {
                 while self.audio.try_recv().is_ok() {}
                 std::thread::sleep(Duration::from_millis(20));
             }
-            backoff = (backoff * 2).min(Duration::from_secs(10));
+            backoff = (backoff * 2).min(Duration::from_secs(4));
         }
     }
 
@@ -456,7 +458,9 @@ impl Link {
                         self.listening.store(false, Ordering::Relaxed);
                         self.status("hub: nobody is listening".into());
                     }
-                    Ok(HubMsg::Close { reason }) => return Some(format!("the hub closed: {reason}")),
+                    Ok(HubMsg::Close { reason }) => {
+                        return Some(format!("the hub closed: {reason}"))
+                    }
                     Ok(_) => {}
                     Err(e) => return Some(format!("a bad message from the hub ({e})")),
                 },

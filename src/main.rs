@@ -490,7 +490,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                                 link.observe(&e);
                                 let end = matches!(e, live::UiEvent::End { .. });
                                 if end {
-                                    let left = link.finish(std::time::Duration::from_secs(5));
+                                    let left = link.finish(std::time::Duration::from_secs(10));
                                     let _ = screen_tx.send(live::UiEvent::HubStatus(if left == 0 {
                                         "hub: everything delivered".to_string()
                                     } else {

@@ -222,7 +222,10 @@ async fn session(hub: Arc<Hub>, user: User, socket: WebSocket) {
             Ok(Some(Err(e))) => {
                 // Too large a frame or a broken socket.
                 let text = e.to_string().to_lowercase();
-                if ["size", "too long", "limit"].iter().any(|w| text.contains(w)) {
+                if ["size", "too long", "limit"]
+                    .iter()
+                    .any(|w| text.contains(w))
+                {
                     Counters::bump(&hub.counters.oversized);
                     refuse(format!("message over {MAX_MESSAGE_BYTES} bytes"));
                 }

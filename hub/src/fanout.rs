@@ -123,7 +123,9 @@ impl Inner {
     fn tile_update(&self, agent: &str, now: u64) -> Option<Arc<str>> {
         let t = self.board.tile(agent)?;
         let team = self.team_of(agent);
-        let name = team.and_then(|t| self.team_names.get(&t)).map(String::as_str);
+        let name = team
+            .and_then(|t| self.team_names.get(&t))
+            .map(String::as_str);
         let v = json!({
             "type": "tile",
             "tile": tile_json(t, name, self.online.contains(agent), now),
@@ -234,7 +236,11 @@ impl Fanout {
             }
         }
         if let Some(e) = extra {
-            g.publish(team, &Arc::from(e.to_string()), &self.dropped_for_slow_screens);
+            g.publish(
+                team,
+                &Arc::from(e.to_string()),
+                &self.dropped_for_slow_screens,
+            );
         }
     }
 
@@ -257,8 +263,7 @@ impl Fanout {
             .iter()
             .filter(|a| {
                 !g.shown_offline.contains(*a)
-                    && g
-                        .board
+                    && g.board
                         .tile(a)
                         .is_some_and(|t| t.urgency(now) == Urgency::Offline)
             })
@@ -350,12 +355,7 @@ impl Fanout {
         g.teams
             .iter()
             .filter(|(_, t)| scope.sees(**t))
-            .map(|(a, t)| {
-                (
-                    a.clone(),
-                    t.and_then(|t| g.team_names.get(&t).cloned()),
-                )
-            })
+            .map(|(a, t)| (a.clone(), t.and_then(|t| g.team_names.get(&t).cloned())))
             .collect()
     }
 }

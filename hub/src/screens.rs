@@ -39,7 +39,11 @@ async fn ui_session(hub: Arc<Hub>, scope: crate::fanout::Scope, socket: WebSocke
     let (id, mut rx, behind) = hub.fanout.subscribe(scope.clone());
     let mut shutdown = hub.shutdown.clone();
     let snap = hub.fanout.snapshot(&scope);
-    if sink.send(Message::Text(snap.to_string().into())).await.is_ok() {
+    if sink
+        .send(Message::Text(snap.to_string().into()))
+        .await
+        .is_ok()
+    {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
             tokio::select! {
@@ -169,7 +173,11 @@ async fn listen_session(
         "the agent disconnected"
     };
     // The stop is on record before the agent is told to stop streaming.
-    let (who, whom, l) = (supervisor.clone(), agent.clone(), format!("{lease} ({why})"));
+    let (who, whom, l) = (
+        supervisor.clone(),
+        agent.clone(),
+        format!("{lease} ({why})"),
+    );
     if let Err(e) = hub
         .db(move |s| s.audit(&who, "listen_stop", Some(&whom), Some(&l)))
         .await

@@ -51,21 +51,81 @@ pub enum HubError {
 
 /// The pages and their assets, compiled in: the hub needs nothing from a CDN.
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("/login", "text/html; charset=utf-8", include_str!("../assets/login.html")),
-    ("/wallboard", "text/html; charset=utf-8", include_str!("../assets/wallboard.html")),
-    ("/alerts", "text/html; charset=utf-8", include_str!("../assets/alerts.html")),
-    ("/call", "text/html; charset=utf-8", include_str!("../assets/call.html")),
-    ("/search", "text/html; charset=utf-8", include_str!("../assets/search.html")),
-    ("/audit", "text/html; charset=utf-8", include_str!("../assets/audit.html")),
-    ("/assets/app.js", "text/javascript; charset=utf-8", include_str!("../assets/app.js")),
-    ("/assets/listen.js", "text/javascript; charset=utf-8", include_str!("../assets/listen.js")),
-    ("/assets/login.js", "text/javascript; charset=utf-8", include_str!("../assets/login.js")),
-    ("/assets/wallboard.js", "text/javascript; charset=utf-8", include_str!("../assets/wallboard.js")),
-    ("/assets/alerts.js", "text/javascript; charset=utf-8", include_str!("../assets/alerts.js")),
-    ("/assets/call.js", "text/javascript; charset=utf-8", include_str!("../assets/call.js")),
-    ("/assets/search.js", "text/javascript; charset=utf-8", include_str!("../assets/search.js")),
-    ("/assets/audit.js", "text/javascript; charset=utf-8", include_str!("../assets/audit.js")),
-    ("/assets/app.css", "text/css; charset=utf-8", include_str!("../assets/app.css")),
+    (
+        "/login",
+        "text/html; charset=utf-8",
+        include_str!("../assets/login.html"),
+    ),
+    (
+        "/wallboard",
+        "text/html; charset=utf-8",
+        include_str!("../assets/wallboard.html"),
+    ),
+    (
+        "/alerts",
+        "text/html; charset=utf-8",
+        include_str!("../assets/alerts.html"),
+    ),
+    (
+        "/call",
+        "text/html; charset=utf-8",
+        include_str!("../assets/call.html"),
+    ),
+    (
+        "/search",
+        "text/html; charset=utf-8",
+        include_str!("../assets/search.html"),
+    ),
+    (
+        "/audit",
+        "text/html; charset=utf-8",
+        include_str!("../assets/audit.html"),
+    ),
+    (
+        "/assets/app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/app.js"),
+    ),
+    (
+        "/assets/listen.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/listen.js"),
+    ),
+    (
+        "/assets/login.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/login.js"),
+    ),
+    (
+        "/assets/wallboard.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/wallboard.js"),
+    ),
+    (
+        "/assets/alerts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/alerts.js"),
+    ),
+    (
+        "/assets/call.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/call.js"),
+    ),
+    (
+        "/assets/search.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/search.js"),
+    ),
+    (
+        "/assets/audit.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/audit.js"),
+    ),
+    (
+        "/assets/app.css",
+        "text/css; charset=utf-8",
+        include_str!("../assets/app.css"),
+    ),
 ];
 
 fn asset(path: &'static str, mime: &'static str, body: &'static str) -> Response {
@@ -133,7 +193,9 @@ pub async fn start(cfg: HubConfig) -> Result<Running, HubError> {
         let mut ctl = Store::open(&db)?;
         let closed = ctl.close_dangling_listens()?;
         if closed > 0 {
-            eprintln!("hub: {closed} listen lease(s) left open by the last run recorded as stopped");
+            eprintln!(
+                "hub: {closed} listen lease(s) left open by the last run recorded as stopped"
+            );
         }
         Ok((Store::open(&db)?, ctl))
     })

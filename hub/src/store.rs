@@ -125,6 +125,9 @@ pub struct SearchQuery {
     pub limit: Option<u32>,
 }
 
+/// A call's row, its team, and every stored message of it.
+pub type CallRecord = (CallRow, Option<i64>, Vec<StoredEvent>);
+
 /// What became of one message given to [`Store::store_batch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {
@@ -132,7 +135,9 @@ pub enum Stored {
     /// Stored before (a resend).
     Already,
     /// Not the next one: messages from `expected` on are missing (an earlier batch failed).
-    Gap { expected: u64 },
+    Gap {
+        expected: u64,
+    },
 }
 
 /// One stored message of a call, for the call view.
@@ -396,10 +401,7 @@ impl Store {
         let token = auth::random_token();
         let now = now_ms();
         self.conn
-            .execute(
-                "DELETE FROM sessions WHERE expires_ms < ?1",
-                [now as i64],
-            )
+            .execute("DELETE FROM sessions WHERE expires_ms < ?1", [now as i64])
             .map_err(sql("expire sessions"))?;
         self.conn
             .execute(
@@ -435,7 +437,9 @@ impl Store {
 
     /// The team of agent `name` (its first), if any.
     pub fn agent_team(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        Ok(self.user_by_name(name)?.and_then(|u| u.teams.first().copied()))
+        Ok(self
+            .user_by_name(name)?
+            .and_then(|u| u.teams.first().copied()))
     }
 
     // ---- audit -------------------------------------------------------------------------
@@ -722,7 +726,7 @@ impl Store {
         &self,
         agent: &str,
         call: &str,
-    ) -> Result<Option<(CallRow, Option<i64>, Vec<StoredEvent>)>, StoreError> {
+    ) -> Result<Option<CallRecord>, StoreError> {
         let row = self
             .conn
             .query_row(

@@ -101,12 +101,15 @@ pub fn scope(u: &User) -> Scope {
 
 /// Refuses (and counts) unless `u` oversees agent `agent`'s team. Unknown agents are
 /// refused the same way, so the answer does not tell which agents exist.
-pub async fn check_oversees(hub: &Arc<Hub>, u: &User, agent: &str) -> Result<Option<i64>, ApiError> {
+pub async fn check_oversees(
+    hub: &Arc<Hub>,
+    u: &User,
+    agent: &str,
+) -> Result<Option<i64>, ApiError> {
     let a = agent.to_string();
     let team = hub
         .db(move |s| {
-            Ok(s
-                .user_by_name(&a)?
+            Ok(s.user_by_name(&a)?
                 .filter(|u| u.role == Role::Agent)
                 .map(|u| u.teams.first().copied()))
         })
@@ -136,15 +139,18 @@ pub async fn login(
     Json(f): Json<LoginForm>,
 ) -> ApiResult {
     if cross_site(&headers) {
-        return Err(ApiError(StatusCode::FORBIDDEN, "cross-site login refused".into()));
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "cross-site login refused".into(),
+        ));
     }
     let name: String = f.name.chars().take(64).collect();
     let now = now_ms();
-    let limited = hub
-        .limiter
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .check(&name, addr.ip(), now);
+    let limited =
+        hub.limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .check(&name, addr.ip(), now);
     if let Err(wait) = limited {
         let (n, ip) = (name.clone(), addr.ip().to_string());
         hub.db(move |s| s.audit(&n, "login_rate_limited", None, Some(&ip)))
@@ -255,7 +261,10 @@ pub async fn whisper(
     Json(f): Json<WhisperForm>,
 ) -> ApiResult {
     if cross_site(&headers) {
-        return Err(ApiError(StatusCode::FORBIDDEN, "cross-site request refused".into()));
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "cross-site request refused".into(),
+        ));
     }
     let u = user(&hub, &headers).await?;
     check_oversees(&hub, &u, &f.agent).await?;
@@ -309,7 +318,10 @@ pub async fn accept_help(
     Json(f): Json<AgentForm>,
 ) -> ApiResult {
     if cross_site(&headers) {
-        return Err(ApiError(StatusCode::FORBIDDEN, "cross-site request refused".into()));
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "cross-site request refused".into(),
+        ));
     }
     let u = user(&hub, &headers).await?;
     check_oversees(&hub, &u, &f.agent).await?;
@@ -416,7 +428,10 @@ pub async fn stats(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult
     let u = user(&hub, &headers).await?;
     if u.role != Role::Admin {
         Counters::bump(&hub.counters.forbidden);
-        return Err(ApiError(StatusCode::FORBIDDEN, "stats are for admins".into()));
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "stats are for admins".into(),
+        ));
     }
     Ok(Json(json!({
         "counters": &hub.counters,

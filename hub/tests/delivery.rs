@@ -63,7 +63,9 @@ async fn a_hub_restart_mid_call_loses_and_doubles_nothing() {
     let mut spool = Spool::open(spool_dir.path(), 1 << 24).unwrap();
     let (mut ws, last) = agent(f.addr, &f.tokens["a1"], "a1").await;
     assert_eq!(last, 0);
-    spool.push(1, Body::CallStarted { call: "c-1".into() }).unwrap();
+    spool
+        .push(1, Body::CallStarted { call: "c-1".into() })
+        .unwrap();
     for i in 0..300 {
         spool.push(i, body(i)).unwrap();
     }
@@ -79,7 +81,15 @@ async fn a_hub_restart_mid_call_loses_and_doubles_nothing() {
     for i in 300..600 {
         spool.push(i, body(i)).unwrap();
     }
-    spool.push(9, Body::CallEnded { call: "c-1".into(), summary: serde_json::json!({"score": 90}) }).unwrap();
+    spool
+        .push(
+            9,
+            Body::CallEnded {
+                call: "c-1".into(),
+                summary: serde_json::json!({"score": 90}),
+            },
+        )
+        .unwrap();
     let total = spool.pending().last().unwrap().seq;
     // Reconnect: the hub says what it has; the agent resends the rest (some twice).
     let (mut ws, last) = agent(f.addr, &f.tokens["a1"], "a1").await;
@@ -98,7 +108,10 @@ async fn a_hub_restart_mid_call_loses_and_doubles_nothing() {
     let warnings = (0..600).filter(|i| i % 3 == 0).count() as u64;
     let transcripts = (0..600).filter(|i| i % 3 == 1).count() as u64;
     assert_eq!(db.count_events(Some("a1"), "warning").unwrap(), warnings);
-    assert_eq!(db.count_events(Some("a1"), "transcript").unwrap(), transcripts);
+    assert_eq!(
+        db.count_events(Some("a1"), "transcript").unwrap(),
+        transcripts
+    );
     assert_eq!(db.count_events(Some("a1"), "call_ended").unwrap(), 1);
     assert_eq!(db.last_seq("a1").unwrap(), total);
     // The call is searchable by what was said, with its score.
@@ -184,7 +197,11 @@ async fn listen_in_audio_flows_only_while_the_lease_lasts() {
             other => panic!("listen socket: {other:?}"),
         }
     }
-    assert_eq!(got, [2, 3, 4, 5], "in order, and nothing from before the lease");
+    assert_eq!(
+        got,
+        [2, 3, 4, 5],
+        "in order, and nothing from before the lease"
+    );
     // The page goes away: the agent is told to stop, and both ends are on record.
     drop(listen);
     match until_hub(&mut a1, |m| matches!(m, HubMsg::ListenStop { .. })).await {
@@ -204,13 +221,18 @@ async fn listen_in_audio_flows_only_while_the_lease_lasts() {
 async fn a_lease_left_open_by_a_dead_hub_is_closed_on_record_at_start() {
     let f = Fixture::start().await;
     let mut db = f.db();
-    db.audit("lead_east", "listen_start", Some("a1"), Some("lease-x")).unwrap();
+    db.audit("lead_east", "listen_start", Some("a1"), Some("lease-x"))
+        .unwrap();
     drop(db);
     let mut f = f;
     f.restart().await;
     let log = f.db().audit_log(10).unwrap();
     let stop = log.iter().find(|r| r.action == "listen_stop").unwrap();
-    assert!(stop.detail.as_deref().unwrap().contains("lease-x (hub restarted)"));
+    assert!(stop
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("lease-x (hub restarted)"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,7 +246,9 @@ async fn meters_reach_screens_at_most_about_twice_a_second() {
     let reader = tokio::spawn(async move {
         let mut tiles = 0;
         let deadline = tokio::time::Instant::now() + Duration::from_millis(3300);
-        while let Ok(Some(m)) = tokio::time::timeout_at(deadline, next_json(&mut ui, Duration::from_secs(4))).await {
+        while let Ok(Some(m)) =
+            tokio::time::timeout_at(deadline, next_json(&mut ui, Duration::from_secs(4))).await
+        {
             if m["type"] == "tile" {
                 tiles += 1;
             }
@@ -240,5 +264,8 @@ async fn meters_reach_screens_at_most_about_twice_a_second() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let tiles = reader.await.unwrap();
-    assert!((4..=8).contains(&tiles), "{tiles} tile updates for 30 meter messages in 3 s");
+    assert!(
+        (4..=8).contains(&tiles),
+        "{tiles} tile updates for 30 meter messages in 3 s"
+    );
 }

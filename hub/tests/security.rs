@@ -31,7 +31,13 @@ async fn logins_sessions_and_roles() {
     let f = Fixture::start().await;
     let a = f.addr;
     // Nothing without a session.
-    for path in ["/api/me", "/api/calls", "/api/alerts", "/api/audit", "/api/tiles/a1"] {
+    for path in [
+        "/api/me",
+        "/api/calls",
+        "/api/alerts",
+        "/api/audit",
+        "/api/tiles/a1",
+    ] {
         let (status, _, _) = http(a, "GET", path, None, &[]).await;
         assert_eq!(status, 401, "{path} without a session");
     }
@@ -39,7 +45,14 @@ async fn logins_sessions_and_roles() {
     // Wrong password, unknown user: the same answer.
     let bad = r#"{"name":"lead_east","password":"wrong password!"}"#;
     let (s1, c1, _) = http(a, "POST", "/api/login", Some(bad), &[]).await;
-    let (s2, _, _) = http(a, "POST", "/api/login", Some(r#"{"name":"nobody","password":"whatever12"}"#), &[]).await;
+    let (s2, _, _) = http(
+        a,
+        "POST",
+        "/api/login",
+        Some(r#"{"name":"nobody","password":"whatever12"}"#),
+        &[],
+    )
+    .await;
     assert_eq!((s1, s2), (401, 401));
     assert!(c1.is_none());
     // An agent account has no supervisor pages.
@@ -48,7 +61,14 @@ async fn logins_sessions_and_roles() {
     assert_eq!(s, 403);
     // A login from another site's page is refused.
     let body = format!(r#"{{"name":"lead_east","password":"{PW}"}}"#);
-    let (s, _, _) = http(a, "POST", "/api/login", Some(&body), &[("Origin", "http://evil.example")]).await;
+    let (s, _, _) = http(
+        a,
+        "POST",
+        "/api/login",
+        Some(&body),
+        &[("Origin", "http://evil.example")],
+    )
+    .await;
     assert_eq!(s, 403);
     // Supervisors see no audit log; admins do, with every login on it.
     let lead = login(a, "lead_east").await;
@@ -89,7 +109,10 @@ async fn failed_logins_are_rate_limited() {
     assert_eq!(&statuses[5..], &[429; 2]);
     // Even the right password waits out the window.
     let body = format!(r#"{{"name":"lead_west","password":"{PW}"}}"#);
-    assert_eq!(http(f.addr, "POST", "/api/login", Some(&body), &[]).await.0, 429);
+    assert_eq!(
+        http(f.addr, "POST", "/api/login", Some(&body), &[]).await.0,
+        429
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,7 +127,10 @@ async fn agents_publish_only_as_themselves() {
     .unwrap();
     req.headers_mut()
         .insert("Authorization", "Bearer 00ff".parse().unwrap());
-    assert!(tokio_tungstenite::connect_async(req).await.is_err(), "bad token");
+    assert!(
+        tokio_tungstenite::connect_async(req).await.is_err(),
+        "bad token"
+    );
     // a1's token saying it is a2.
     let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
         format!("ws://{}/agent/ws", f.addr),
@@ -125,7 +151,9 @@ async fn agents_publish_only_as_themselves() {
     )
     .await;
     match next_hub(&mut ws).await {
-        Some(HubMsg::Close { reason }) => assert!(reason.contains("cannot publish as a2"), "{reason}"),
+        Some(HubMsg::Close { reason }) => {
+            assert!(reason.contains("cannot publish as a2"), "{reason}")
+        }
         other => panic!("expected a close, got {other:?}"),
     }
     // A supervisor's cookie is no agent token.
@@ -148,7 +176,9 @@ async fn supervisors_see_listen_to_and_whisper_to_their_teams_only() {
     let west = login(a, "lead_west").await;
     let mut east_ui = browser(a, "/ws/ui", &east).await.unwrap();
     let mut west_ui = browser(a, "/ws/ui", &west).await.unwrap();
-    let snap = next_json(&mut east_ui, Duration::from_secs(5)).await.unwrap();
+    let snap = next_json(&mut east_ui, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(snap["type"], "snapshot");
     let agents: Vec<&str> = snap["tiles"]
         .as_array()
@@ -157,11 +187,21 @@ async fn supervisors_see_listen_to_and_whisper_to_their_teams_only() {
         .map(|t| t["agent"].as_str().unwrap())
         .collect();
     assert_eq!(agents, ["a1"], "east sees its own agent only");
-    let _ = next_json(&mut west_ui, Duration::from_secs(5)).await.unwrap();
+    let _ = next_json(&mut west_ui, Duration::from_secs(5))
+        .await
+        .unwrap();
 
     // a2 (west) starts a call and raises a warning: west hears of it, east does not.
     send(&mut a2, 1, Body::CallStarted { call: "w-1".into() }).await;
-    send(&mut a2, 2, Body::Warning { call: "w-1".into(), warning: warning("dead_air#1") }).await;
+    send(
+        &mut a2,
+        2,
+        Body::Warning {
+            call: "w-1".into(),
+            warning: warning("dead_air#1"),
+        },
+    )
+    .await;
     until_hub(&mut a2, |m| matches!(m, HubMsg::Ack { seq: 2 })).await;
     let mut west_saw_alert = false;
     while let Some(m) = next_json(&mut west_ui, Duration::from_secs(2)).await {
@@ -179,18 +219,49 @@ async fn supervisors_see_listen_to_and_whisper_to_their_teams_only() {
 
     // Whispers: to one's own team only, and only that agent receives it.
     let w = |agent: &str| format!(r#"{{"agent":"{agent}","text":"请放慢语速"}}"#);
-    let (s, _, text) = http(a, "POST", "/api/whisper", Some(&w("a2")), &[("Cookie", &east)]).await;
+    let (s, _, text) = http(
+        a,
+        "POST",
+        "/api/whisper",
+        Some(&w("a2")),
+        &[("Cookie", &east)],
+    )
+    .await;
     assert_eq!(s, 403, "{text}");
-    let (s, _, text) = http(a, "POST", "/api/whisper", Some(&w("nobody")), &[("Cookie", &east)]).await;
+    let (s, _, text) = http(
+        a,
+        "POST",
+        "/api/whisper",
+        Some(&w("nobody")),
+        &[("Cookie", &east)],
+    )
+    .await;
     assert_eq!(s, 403, "an unknown agent looks the same: {text}");
-    let (s, _, text) = http(a, "POST", "/api/whisper", Some(&w("a1")), &[("Cookie", &east)]).await;
+    let (s, _, text) = http(
+        a,
+        "POST",
+        "/api/whisper",
+        Some(&w("a1")),
+        &[("Cookie", &east)],
+    )
+    .await;
     assert_eq!(s, 200, "{text}");
     match until_hub(&mut a1, |m| matches!(m, HubMsg::Whisper { .. })).await {
-        HubMsg::Whisper { from, text } => assert_eq!((from.as_str(), text.as_str()), ("lead_east", "请放慢语速")),
+        HubMsg::Whisper { from, text } => {
+            assert_eq!((from.as_str(), text.as_str()), ("lead_east", "请放慢语速"))
+        }
         _ => unreachable!(),
     }
     // a2 got none: the next thing it hears is the ack of its next message.
-    send(&mut a2, 3, Body::CallEnded { call: "w-1".into(), summary: serde_json::json!({"score": 80}) }).await;
+    send(
+        &mut a2,
+        3,
+        Body::CallEnded {
+            call: "w-1".into(),
+            summary: serde_json::json!({"score": 80}),
+        },
+    )
+    .await;
     match next_hub(&mut a2).await {
         Some(HubMsg::Ack { seq: 3 }) => {}
         other => panic!("a2 should hear only its ack, got {other:?}"),
@@ -202,20 +273,50 @@ async fn supervisors_see_listen_to_and_whisper_to_their_teams_only() {
     assert_eq!(s, 403);
     let (s, _, text) = http(a, "GET", "/api/calls/a2/w-1", None, &[("Cookie", &west)]).await;
     assert_eq!(s, 200, "{text}");
-    let (_, _, text) = http(a, "GET", "/api/calls?rule=dead_air", None, &[("Cookie", &east)]).await;
-    assert!(!text.contains("w-1"), "east's search must not find west's call: {text}");
-    let (_, _, text) = http(a, "GET", "/api/calls?rule=dead_air", None, &[("Cookie", &west)]).await;
+    let (_, _, text) = http(
+        a,
+        "GET",
+        "/api/calls?rule=dead_air",
+        None,
+        &[("Cookie", &east)],
+    )
+    .await;
+    assert!(
+        !text.contains("w-1"),
+        "east's search must not find west's call: {text}"
+    );
+    let (_, _, text) = http(
+        a,
+        "GET",
+        "/api/calls?rule=dead_air",
+        None,
+        &[("Cookie", &west)],
+    )
+    .await;
     assert!(text.contains("w-1"), "{text}");
     let (_, _, text) = http(a, "GET", "/api/alerts", None, &[("Cookie", &east)]).await;
     assert!(!text.contains("a2"), "{text}");
     // Help requests: accepted only within one's teams.
-    let (s, _, _) = http(a, "POST", "/api/help/accept", Some(r#"{"agent":"a2"}"#), &[("Cookie", &east)]).await;
+    let (s, _, _) = http(
+        a,
+        "POST",
+        "/api/help/accept",
+        Some(r#"{"agent":"a2"}"#),
+        &[("Cookie", &east)],
+    )
+    .await;
     assert_eq!(s, 403);
     // Every refusal was counted; the whisper is on the audit log.
     let admin = login(a, "admin").await;
     let (_, _, text) = http(a, "GET", "/api/stats", None, &[("Cookie", &admin)]).await;
     let stats: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_default();
-    assert!(stats["counters"]["forbidden"].as_u64().unwrap_or(0) >= 5, "{text}");
+    assert!(
+        stats["counters"]["forbidden"].as_u64().unwrap_or(0) >= 5,
+        "{text}"
+    );
     let (_, _, text) = http(a, "GET", "/api/audit", None, &[("Cookie", &admin)]).await;
-    assert!(text.contains("\"whisper\"") && text.contains("请放慢语速"), "{text}");
+    assert!(
+        text.contains("\"whisper\"") && text.contains("请放慢语速"),
+        "{text}"
+    );
 }

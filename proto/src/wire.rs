@@ -282,7 +282,10 @@ mod tests {
                 "agent id {bad:?}"
             );
         }
-        assert!(decode_agent(&encode(&hello(0, "A1"))).is_ok(), "hello is not numbered");
+        assert!(
+            decode_agent(&encode(&hello(0, "A1"))).is_ok(),
+            "hello is not numbered"
+        );
         let mut meters = hello(0, "A1");
         meters.body = Body::Meters(MeterSample::default());
         assert!(decode_agent(&encode(&meters)).is_err(), "seq 0");

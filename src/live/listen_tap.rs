@@ -48,7 +48,7 @@ impl Pipeline {
         let now = self.common_total();
         let rate = u64::from(self.rate);
         // At most 200 ms in one frame (well within the hub's message limit at 48 kHz).
-        let from = self.listen_pos.get_or_insert(now).max(now.saturating_sub(rate / 5));
+        let from = (*self.listen_pos.get_or_insert(now)).max(now.saturating_sub(rate / 5));
         if now < from + rate / 10 {
             return;
         }
@@ -56,9 +56,11 @@ impl Pipeline {
         let caller = (self.parties == 2).then(|| self.history[1].since(from));
         let n = (now - from) as usize;
         let agent = &agent[..agent.len().min(n)];
-        let _ = tap
-            .tx
-            .try_send(frame(self.rate, agent, caller.as_deref().map(|c| &c[..c.len().min(n)])));
+        let _ = tap.tx.try_send(frame(
+            self.rate,
+            agent,
+            caller.as_deref().map(|c| &c[..c.len().min(n)]),
+        ));
         self.listen_pos = Some(now);
     }
 }

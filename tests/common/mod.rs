@@ -4,6 +4,7 @@
 
 use std::process::{Command, Output};
 
+pub mod hubproc;
 mod shared;
 pub use shared::*;
 

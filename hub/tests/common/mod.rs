@@ -25,11 +25,14 @@ pub struct Fixture {
 pub fn seed(db: &std::path::Path) -> std::collections::HashMap<String, String> {
     let mut s = Store::open(db).unwrap();
     s.put_user("admin", Role::Admin, Some(PW), &[]).unwrap();
-    s.put_user("lead_east", Role::Supervisor, Some(PW), &["east"]).unwrap();
-    s.put_user("lead_west", Role::Supervisor, Some(PW), &["west"]).unwrap();
+    s.put_user("lead_east", Role::Supervisor, Some(PW), &["east"])
+        .unwrap();
+    s.put_user("lead_west", Role::Supervisor, Some(PW), &["west"])
+        .unwrap();
     s.put_user("a1", Role::Agent, None, &["east"]).unwrap();
     s.put_user("a2", Role::Agent, None, &["west"]).unwrap();
-    s.put_user("a1_browser", Role::Agent, Some(PW), &["east"]).unwrap();
+    s.put_user("a1_browser", Role::Agent, Some(PW), &["east"])
+        .unwrap();
     let mut t = std::collections::HashMap::new();
     for a in ["a1", "a2"] {
         t.insert(a.to_string(), s.new_agent_token(a).unwrap());
@@ -121,24 +124,32 @@ pub async fn login(addr: SocketAddr, name: &str) -> String {
     let (status, cookie, text) = http(addr, "POST", "/api/login", Some(&body), &[]).await;
     assert_eq!(status, 200, "login {name}: {text}");
     let c = cookie.expect("a session cookie");
-    assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict"), "{c}");
+    assert!(
+        c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+        "{c}"
+    );
     c.split(';').next().unwrap().to_string()
 }
 
-pub type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// An agent's socket after `hello`; returns it and the hub's first ack (what it has stored).
 pub async fn agent(addr: SocketAddr, token: &str, name: &str) -> (Ws, u64) {
-    let mut req = format!("ws://{addr}/agent/ws").into_client_request().unwrap();
+    let mut req = format!("ws://{addr}/agent/ws")
+        .into_client_request()
+        .unwrap();
     req.headers_mut()
         .insert("Authorization", format!("Bearer {token}").parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    send(&mut ws, 0, Body::Hello {
-        version: PROTOCOL_VERSION,
-        agent: name.into(),
-    })
+    send(
+        &mut ws,
+        0,
+        Body::Hello {
+            version: PROTOCOL_VERSION,
+            agent: name.into(),
+        },
+    )
     .await;
     match next_hub(&mut ws).await {
         Some(HubMsg::Ack { seq }) => (ws, seq),
@@ -160,7 +171,9 @@ pub async fn send(ws: &mut Ws, seq: u64, body: Body) {
 /// The next hub message (skipping pings), or None when the socket closed / 5 s passed.
 pub async fn next_hub(ws: &mut Ws) -> Option<HubMsg> {
     loop {
-        let m = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.ok()??;
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .ok()??;
         match m.ok()? {
             Message::Text(t) => return callcoach_proto::wire::decode_hub(t.as_bytes()).ok(),
             Message::Close(_) => return None,

@@ -46,6 +46,21 @@ pub enum HubAction {
         #[arg(long, default_value = "callcoach-hub.sqlite")]
         db: PathBuf,
     },
+    /// Load test: a hub process, simulated agents (meters at --hz, a warning a second) and
+    /// supervisors on the wallboard, for --seconds; then lost events, latency, hub CPU/memory.
+    Loadtest {
+        #[arg(long, default_value_t = 200)]
+        agents: usize,
+        #[arg(long, default_value_t = 10)]
+        hz: u32,
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+        #[arg(long, default_value_t = 5)]
+        supervisors: usize,
+        /// Also write the figures as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Print the audit log (newest first).
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -146,6 +161,48 @@ pub fn run(action: HubAction) -> anyhow::Result<()> {
             let t = s.new_agent_token(&agent)?;
             s.audit("cli", "token_issued", Some(&agent), None)?;
             println!("{t}");
+            Ok(())
+        }
+        HubAction::Loadtest {
+            agents,
+            hz,
+            seconds,
+            supervisors,
+            json,
+        } => {
+            let cfg = callcoach_hub::loadtest::LoadConfig {
+                exe: std::env::current_exe().context("finding the callcoach binary")?,
+                agents,
+                hz,
+                seconds,
+                supervisors,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the load test's runtime")?;
+            println!(
+                "load test: {agents} agents at {hz} Hz, {supervisors} supervisors, {seconds} s …"
+            );
+            let r = rt
+                .block_on(callcoach_hub::loadtest::run(cfg))
+                .map_err(|e| anyhow::anyhow!("load test: {e}"))?;
+            println!(
+                "messages: {} sent, {} acknowledged (stored)
+warnings: {} sent, {} on a supervisor's screen, lost {}
+agent → supervisor's socket: alerts p50 {:.0} ms, p99 {:.0} ms; tiles (meters, thinned to 2/s) p50 {:.0} ms, p99 {:.0} ms, {} updates
+hub process: CPU {:.0} % of one core, peak RSS {:.0} MiB",
+                r.messages_sent, r.messages_acked, r.warnings_sent, r.warnings_received, r.lost,
+                r.alert_p50_ms, r.alert_p99_ms, r.tile_p50_ms, r.tile_p99_ms, r.tile_updates_received,
+                r.hub_cpu_percent, r.hub_peak_rss_mib
+            );
+            if let Some(j) = json {
+                std::fs::write(&j, serde_json::to_string_pretty(&r)?)
+                    .with_context(|| format!("{}", j.display()))?;
+            }
+            if r.lost > 0 || r.messages_acked < r.messages_sent {
+                anyhow::bail!("events were lost");
+            }
             Ok(())
         }
         HubAction::Audit { last, db } => {

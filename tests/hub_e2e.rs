@@ -174,3 +174,42 @@ fn a_hub_killed_mid_call_loses_nothing_and_whispers_arrive() {
     // Live said nothing was left in its spool, and the hub's sequence is complete.
     assert!(lines.iter().any(|l| l.contains("everything delivered")));
 }
+
+/// The load test as a user runs it, shortened: 40 agents at 10 Hz for 10 s with 2 supervisors
+/// on the wallboard. It fails by itself if any event is lost or unacknowledged; the figures
+/// for 200 agents over two minutes are in the README.
+#[test]
+fn the_load_test_stops_by_itself_and_loses_nothing() {
+    let dir = tmpdir();
+    let json = dir.path().join("load.json");
+    let o = cmd()
+        .args([
+            "hub",
+            "loadtest",
+            "--agents",
+            "40",
+            "--hz",
+            "10",
+            "--seconds",
+            "10",
+        ])
+        .args(["--supervisors", "2", "--json", p(&json)])
+        .output()
+        .expect("run callcoach hub loadtest");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(r["lost"], 0, "{r}");
+    // 40 agents × (100 meters + 10 warnings + the call's start) in 10 s.
+    assert!(r["messages_sent"].as_u64().unwrap() >= 40 * 100, "{r}");
+    assert_eq!(r["messages_acked"], r["messages_sent"], "{r}");
+    assert_eq!(r["warnings_received"], r["warnings_sent"], "{r}");
+    assert!(
+        r["hub_peak_rss_mib"].as_f64().unwrap() > 1.0,
+        "the hub process was measured: {r}"
+    );
+}

@@ -10,10 +10,12 @@
 //! - [`agent_ws`], [`screens`], [`web`]: the agents' socket, the supervisors' sockets
 //!   (wallboard, listen-in), the JSON API and login.
 //! - [`server`]: routes, TLS, graceful shutdown.
+//! - [`loadtest`]: simulated agents and supervisors against a hub process, measured.
 
 pub mod agent_ws;
 pub mod auth;
 pub mod fanout;
+pub mod loadtest;
 pub mod screens;
 pub mod server;
 pub mod state;

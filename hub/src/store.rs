@@ -722,11 +722,7 @@ impl Store {
     }
 
     /// The call's row and every stored message of it, in order.
-    pub fn call(
-        &self,
-        agent: &str,
-        call: &str,
-    ) -> Result<Option<CallRecord>, StoreError> {
+    pub fn call(&self, agent: &str, call: &str) -> Result<Option<CallRecord>, StoreError> {
         let row = self
             .conn
             .query_row(

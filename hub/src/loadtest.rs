@@ -332,7 +332,7 @@ pub async fn run(cfg: LoadConfig) -> Result<LoadReport, String> {
                 };
                 tx.send(send(seq, Body::Meters(meters))).await.ok()?;
                 tally.sent.fetch_add(1, Ordering::Relaxed);
-                if n % u64::from(hz) == 0 {
+                if n.is_multiple_of(u64::from(hz)) {
                     seq += 1;
                     let w = warning(format!("rate#{n}"));
                     tx.send(send(
